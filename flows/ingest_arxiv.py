@@ -1,0 +1,48 @@
+"""Flow `ingest-arxiv`: arXiv ids or local PDFs in, parent/child nodes with embeddings in the lake."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from paperlake.ids import resolve_refs
+from paperlake.models import PaperReport
+from paperlake.settings import load_settings
+from tasks.chunk import ChunkingOptions
+from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task
+from tasks.lake import refresh_catalog_task
+from tasks.report import RunProgress, failure_message, publish_table, report_rows
+
+
+@flow(name="ingest-arxiv", task_runner=ThreadPoolTaskRunner(max_workers=load_settings().workers))
+def ingest_arxiv(
+    arxiv_ids: list[str],
+    parent_chunk_size: int = 1024,
+    child_chunk_sizes: list[int] = [128, 256, 512],  # noqa: B006 - Prefect shows defaults in the UI
+    child_chunk_overlap: int = 20,
+    force: bool = False,
+    extract: bool = False,
+) -> State:
+    """Ingest arXiv ids (`2307.09288`, `hep-th/9901001v1`) or local PDF paths/folders.
+
+    Every good paper lands; the run ends Failed, naming the bad ones, if any failed.
+    """
+    settings = load_settings()
+    chunking = ChunkingOptions(parent_chunk_size, tuple(child_chunk_sizes), child_chunk_overlap)
+    options = IngestOptions(chunking=chunking, force=force)
+    sources, invalid = resolve_refs(arxiv_ids)
+    reports = [PaperReport(e.paper_id, "failed", reason=e.one_line) for e in invalid]
+    metadata = lookup_metadata_task(settings, sources) if sources else {}
+    futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings) for s in sources]
+    reports += RunProgress("ingest", len(futures), key="ingest-progress").track(futures)
+    refresh_catalog_task(settings.data_dir)
+    publish_table("ingest-report", report_rows(reports), "One row per paper of this ingest run")
+    if extract:
+        from flows.extract_metadata import extract_metadata
+
+        extract_metadata([r.paper_id for r in reports if r.status != "failed"])
+    message = failure_message(reports)
+    if message:
+        return Failed(message=message, data=reports)
+    return Completed(message=f"{len(reports)} papers in the lake", data=reports)

@@ -1,0 +1,37 @@
+"""Errors that name what went wrong, for whom, in one line."""
+
+from __future__ import annotations
+
+
+class PaperlakeError(Exception):
+    """Base of every error paperlake raises on purpose."""
+
+
+class ConfigError(PaperlakeError):
+    """A setting is missing or wrong; the message names the variable."""
+
+
+class PaperError(PaperlakeError):
+    """One paper cannot be ingested. `reason` is a short stable code stored in `papers.error`.
+
+    Reasons: invalid_id, not_found, download_failed, not_pdf, too_large, corrupt, encrypted,
+    too_many_pages, no_text, parse_timeout, parse_crashed, embed_failed, write_failed.
+    """
+
+    def __init__(self, paper_id: str, reason: str, detail: str = "") -> None:
+        self.paper_id = paper_id
+        self.reason = reason
+        self.detail = " ".join(detail.split())  # one line, whatever the cause printed
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        tail = f": {self.detail}" if self.detail else ""
+        return f"{self.paper_id}: {self.reason}{tail}"
+
+    def __reduce__(self):  # survives pickling across the parser process boundary
+        return (type(self), (self.paper_id, self.reason, self.detail))
+
+    @property
+    def one_line(self) -> str:
+        """What `papers.error` stores: the reason code, then the detail."""
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason

@@ -1,0 +1,215 @@
+"""One paper, start to finish: PDF, text, nodes, embeddings, Parquet. One Prefect task per paper.
+
+Tasks are per paper, not per node: Prefect costs milliseconds per task run. Any failure of
+one paper becomes a `failed` row naming the reason; it never reaches the other papers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from paperlake.embedders import Embedder, make_embedder
+from paperlake.errors import PaperError
+from paperlake.models import ArxivMetadata, Node, PaperReport, PaperSource, ParsedPdf
+from paperlake.settings import Settings
+from storage.cache import ContentCache
+from storage.lake import Lake
+from tasks.chunk import PARSER_PRELOAD, ChunkingOptions, parse_and_chunk
+from tasks.embed import embed_texts
+from tasks.fetch import ArxivClient
+from tasks.parse import run_parser
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    chunking: ChunkingOptions = field(default_factory=ChunkingOptions)
+    force: bool = False
+
+    def config_json(self, settings: Settings) -> str:
+        """What shapes a paper's nodes and vectors: a paper ingested under another config is redone."""
+        config = {**asdict(self.chunking), "pdf_engine": settings.pdf_engine, "embed_model": settings.embed_model}
+        return json.dumps(config, sort_keys=True)
+
+
+class IngestContext:
+    """Per-process resources shared by every paper of a run (and by later runs in a worker)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lake = Lake(settings.data_dir)
+        self.embed_cache = ContentCache(settings.data_dir / "cache" / "embeddings.sqlite")
+        self._embedder: Embedder | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:  # loaded on first need: a warm re-run never pays for it
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    def arxiv_client(self) -> ArxivClient:
+        s = self.settings
+        return ArxivClient(
+            s.arxiv_url,
+            delay_s=s.arxiv_delay,
+            timeout_s=s.http_timeout,
+            max_attempts=s.http_max_attempts,
+            retry_after_cap=s.retry_after_cap,
+            max_pdf_bytes=s.max_pdf_bytes,
+        )
+
+
+@lru_cache(maxsize=4)
+def _context(settings_json: str) -> IngestContext:
+    return IngestContext(Settings.model_validate_json(settings_json))
+
+
+def ingest_context(settings: Settings) -> IngestContext:
+    return _context(settings.model_dump_json())
+
+
+def lookup_metadata(settings: Settings, sources: list[PaperSource]) -> dict[str, ArxivMetadata | PaperError]:
+    """arXiv metadata for every arXiv source, in batched requests; an unreachable arXiv fails each."""
+    ids = [s.paper_id for s in sources if s.source == "arxiv"]
+    if not ids:
+        return {}
+    try:
+        found = ingest_context(settings).arxiv_client().fetch_metadata(ids)
+    except PaperError as exc:
+        return {pid: PaperError(pid, exc.reason, exc.detail) for pid in ids}
+    missing = PaperError("", "not_found", f"arXiv at {settings.arxiv_url} has no record of this id")
+    return {pid: found.get(pid) or PaperError(pid, missing.reason, missing.detail) for pid in ids}
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _obtain_pdf(source: PaperSource, version: str | None, ctx: IngestContext, force: bool) -> tuple[Path, str]:
+    if source.source == "local":
+        assert source.path is not None
+        if source.path.stat().st_size > ctx.settings.max_pdf_bytes:
+            raise PaperError(source.paper_id, "too_large", f"{source.path.name} is over PAPERLAKE_MAX_PDF_MB")
+        return source.path, _file_sha256(source.path)
+    dest = ctx.lake.pdf_path(f"{source.paper_id}{version or ''}")
+    if force or not dest.exists():  # files appear only whole (atomic rename), so existing means complete
+        sha, _ = ctx.arxiv_client().download_pdf(source.paper_id, version, dest)
+        return dest, sha
+    return dest, _file_sha256(dest)
+
+
+def _paper_row(source: PaperSource, meta: ArxivMetadata | None, version: str | None, config: str) -> dict:
+    return {
+        "paper_id": source.paper_id,
+        "source": source.source,
+        "title": meta.title if meta else None,
+        "authors": meta.authors if meta else [],
+        "abstract": meta.abstract if meta else None,
+        "categories": meta.categories if meta else [],
+        "published": meta.published if meta else None,
+        "pdf_sha256": None,
+        "n_pages": 0,
+        "n_chars": 0,
+        "status": "ok",
+        "error": None,
+        "ingested_at": datetime.now(timezone.utc),
+        "version": version,
+        "ingest_config": config,
+    }
+
+
+def _local_title(parsed: ParsedPdf) -> str | None:
+    if parsed.title:
+        return parsed.title
+    first_page = parsed.pages[0] if parsed.pages else ""
+    return next((line.strip() for line in first_page.splitlines() if line.strip()), None)
+
+
+def _is_current(previous: dict | None, version: str | None, config: str) -> bool:
+    return bool(previous) and previous["status"] == "ok" and previous["version"] == version and previous["ingest_config"] == config
+
+
+def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: IngestOptions, ctx: IngestContext) -> PaperReport:
+    s, pid = ctx.settings, source.paper_id
+    config = options.config_json(s)
+    version = source.requested_version or (meta.version if meta else None)
+    previous = ctx.lake.read_paper(pid)
+    if not options.force and _is_current(previous, version, config):
+        return PaperReport(pid, "skipped", previous["n_pages"], title=previous["title"] or "", reason="already in the lake")
+    pdf_path, pdf_sha = _obtain_pdf(source, version, ctx, options.force)
+    parsed, nodes = run_parser(
+        parse_and_chunk, pdf_path, pid, s.pdf_engine, s.max_pages, options.chunking,
+        paper_id=pid, timeout_s=s.parse_timeout, memory_mb=s.parse_memory_mb, preload=PARSER_PRELOAD,
+    )  # fmt: skip
+    nodes += ctx.lake.derived_nodes(pid, {n.node_id for n in nodes if n.kind == "parent"})
+    vectors, stats = _embed_nodes(nodes, ctx)
+    row = _paper_row(source, meta, version, config)
+    row.update(pdf_sha256=pdf_sha, n_pages=parsed.n_pages, n_chars=parsed.n_chars)
+    if source.source == "local":
+        row["title"] = _local_title(parsed)
+    ctx.lake.write_paper(row, nodes, vectors, ctx.embedder.model)
+    return PaperReport(pid, "ok", parsed.n_pages, len(nodes), title=row["title"] or "", embed_calls=stats.calls)
+
+
+def _embed_nodes(nodes: list[Node], ctx: IngestContext):
+    try:
+        return embed_texts(
+            [n.text for n in nodes], [n.text_sha256 for n in nodes], ctx.embedder, ctx.embed_cache,
+            ctx.settings.embed_batch_size,
+        )  # fmt: skip
+    except PaperError:
+        raise
+    except Exception as exc:  # a provider outage fails this paper, with the provider's words
+        raise PaperError(nodes[0].paper_id if nodes else "", "embed_failed", f"{type(exc).__name__}: {exc}") from exc
+
+
+def ingest_paper(source: PaperSource, meta: ArxivMetadata | PaperError | None, options: IngestOptions, settings: Settings) -> PaperReport:
+    """Ingest one paper; never raises for a problem of this paper: the report says what happened."""
+    ctx, started = ingest_context(settings), time.monotonic()
+    with ctx.lake.paper_lock(source.paper_id):
+        try:
+            if isinstance(meta, PaperError):
+                raise meta
+            report = _ingest_locked(source, meta, options, ctx)
+        except Exception as exc:
+            report = _record_failure(source, meta, exc, options, ctx)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _record_failure(source: PaperSource, meta: object, exc: Exception, options: IngestOptions, ctx: IngestContext) -> PaperReport:
+    if not isinstance(exc, PaperError):
+        log.exception("unexpected error ingesting %s", source.paper_id)
+        exc = PaperError(source.paper_id, "internal_error", f"{type(exc).__name__}: {exc}")
+    error = PaperError(source.paper_id, exc.reason, exc.detail)
+    arxiv_meta = meta if isinstance(meta, ArxivMetadata) else None
+    row = _paper_row(source, arxiv_meta, source.requested_version, options.config_json(ctx.settings))
+    row.update(status="failed", error=error.one_line)
+    kept = not ctx.lake.write_failure(row)
+    log.warning("%s%s", error, " (the lake keeps its earlier good copy)" if kept else "")
+    return PaperReport(source.paper_id, "failed", reason=error.one_line, title=row["title"] or "", extra={"kept_previous": kept})
+
+
+@task(name="fetch-arxiv-metadata", cache_policy=NO_CACHE)
+def lookup_metadata_task(settings: Settings, sources: list[PaperSource]) -> dict[str, ArxivMetadata | PaperError]:
+    return lookup_metadata(settings, sources)
+
+
+@task(name="ingest-paper", task_run_name="ingest-{source.paper_id}", cache_policy=NO_CACHE)
+def ingest_paper_task(source: PaperSource, meta: ArxivMetadata | PaperError | None, options: IngestOptions, settings: Settings) -> PaperReport:
+    return ingest_paper(source, meta, options, settings)

@@ -1,0 +1,12 @@
+"""Imported once by the parser's forkserver: loads the sentence splitter's data up front.
+
+The first split in a process loads NLTK's punkt model and tiktoken's vocabulary (~1.2 s,
+both shipped inside llama-index-core, never downloaded). Paying it here, before any fork,
+means no paper ever pays it.
+"""
+
+from __future__ import annotations
+
+from tasks.chunk import ChunkingOptions, build_nodes
+
+build_nodes("warmup", ["Paperlake warms its splitter. It loads punkt and tiktoken once."], ChunkingOptions())

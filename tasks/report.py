@@ -1,0 +1,71 @@
+"""What a run tells people: Prefect artifacts (a table per run, a progress bar that moves) and
+the one-line verdict that names the failed papers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.futures import PrefectFuture, as_completed
+
+from paperlake import progress
+from paperlake.models import PaperReport
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+def report_rows(reports: Iterable[PaperReport]) -> list[dict[str, object]]:
+    return [
+        {
+            "paper": r.paper_id,
+            "status": r.status,
+            "pages": r.n_pages,
+            "nodes": r.n_nodes,
+            "seconds": round(r.seconds, 2),
+            "reason": r.reason,
+            "title": (r.title or "")[:80],
+        }
+        for r in reports
+    ]
+
+
+def failure_message(reports: list[PaperReport]) -> str | None:
+    """`None` when every paper is fine; else one line naming each failed paper and why."""
+    failed = [r for r in reports if r.status == "failed"]
+    if not failed:
+        return None
+    named = "; ".join(f"{r.paper_id} ({r.reason})" for r in failed)
+    return f"{len(failed)} of {len(reports)} papers failed: {named}"
+
+
+def publish_table(key: str, rows: list[dict[str, object]], description: str) -> None:
+    if rows:
+        create_table_artifact(table=rows, key=key, description=description)
+
+
+class RunProgress:
+    """A Prefect progress artifact plus the in-process listeners (the CLI's bar), moved together."""
+
+    def __init__(self, stage: str, total: int, key: str) -> None:
+        self.stage, self.total, self.done = stage, total, 0
+        self.artifact_id = create_progress_artifact(progress=0.0, key=key, description=f"{stage}: 0 of {total}")
+        progress.advance(stage, 0, total)
+
+    def step(self, label: str = "", amount: int = 1) -> None:
+        self.done += amount
+        percent = 100.0 * self.done / self.total if self.total else 100.0
+        try:
+            update_progress_artifact(self.artifact_id, progress=percent, description=f"{self.stage}: {self.done} of {self.total}")
+        except Exception as exc:  # a progress bar must never fail the work it reports on
+            log.debug("progress artifact not updated: %s", exc)
+        progress.advance(self.stage, self.done, self.total, label)
+
+    def track(self, futures: list[PrefectFuture[R]]) -> Iterator[R]:
+        """Results in completion order, moving the bar as each lands."""
+        for future in as_completed(futures):
+            result = future.result()
+            self.step(getattr(result, "paper_id", ""))
+            yield result
