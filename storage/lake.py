@@ -80,8 +80,8 @@ class Lake:
     def file_for(self, table: str, paper_id: str) -> Path:
         return self.data_dir / table / f"{safe_file_stem(paper_id)}.parquet"
 
-    def pdf_path(self, paper_id: str) -> Path:
-        return self.pdf_dir / f"{safe_file_stem(paper_id)}.pdf"
+    def pdf_path(self, paper_id: str, version: str | None) -> Path:
+        return self.pdf_dir / f"{safe_file_stem(paper_id)}{version or ''}.pdf"
 
     @contextmanager
     def paper_lock(self, paper_id: str, timeout_s: float = 3600) -> Iterator[None]:

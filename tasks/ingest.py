@@ -26,7 +26,7 @@ from storage.cache import ContentCache
 from storage.lake import Lake
 from tasks.chunk import PARSER_PRELOAD, ChunkingOptions, parse_and_chunk
 from tasks.embed import embed_texts
-from tasks.fetch import ArxivClient
+from tasks.fetch import ArxivApiError, ArxivClient
 from tasks.parse import run_parser
 
 log = logging.getLogger(__name__)
@@ -59,15 +59,7 @@ class IngestContext:
         return self._embedder
 
     def arxiv_client(self) -> ArxivClient:
-        s = self.settings
-        return ArxivClient(
-            s.arxiv_url,
-            delay_s=s.arxiv_delay,
-            timeout_s=s.http_timeout,
-            max_attempts=s.http_max_attempts,
-            retry_after_cap=s.retry_after_cap,
-            max_pdf_bytes=s.max_pdf_bytes,
-        )
+        return ArxivClient.from_settings(self.settings)
 
 
 @lru_cache(maxsize=4)
@@ -85,9 +77,11 @@ def lookup_metadata(settings: Settings, sources: list[PaperSource]) -> dict[str,
     if not ids:
         return {}
     try:
-        found = ingest_context(settings).arxiv_client().fetch_metadata(ids)
-    except PaperError as exc:
-        return {pid: PaperError(pid, exc.reason, exc.detail) for pid in ids}
+        with ingest_context(settings).arxiv_client() as client:
+            found = client.fetch_metadata(ids)
+    except ArxivApiError as exc:  # arXiv unreachable or broken: name the setting that points at it
+        hint = f" (PAPERLAKE_ARXIV_URL={settings.arxiv_url})"
+        return {e.paper_id: PaperError(e.paper_id, e.reason, e.detail + hint) for e in exc.paper_errors()}
     missing = PaperError("", "not_found", f"arXiv at {settings.arxiv_url} has no record of this id")
     return {pid: found.get(pid) or PaperError(pid, missing.reason, missing.detail) for pid in ids}
 
@@ -106,9 +100,10 @@ def _obtain_pdf(source: PaperSource, version: str | None, ctx: IngestContext, fo
         if source.path.stat().st_size > ctx.settings.max_pdf_bytes:
             raise PaperError(source.paper_id, "too_large", f"{source.path.name} is over PAPERLAKE_MAX_PDF_MB")
         return source.path, _file_sha256(source.path)
-    dest = ctx.lake.pdf_path(f"{source.paper_id}{version or ''}")
+    dest = ctx.lake.pdf_path(source.paper_id, version)
     if force or not dest.exists():  # files appear only whole (atomic rename), so existing means complete
-        sha, _ = ctx.arxiv_client().download_pdf(source.paper_id, version, dest)
+        with ctx.arxiv_client() as client:
+            sha, _ = client.download_pdf(source.paper_id, version, dest)
         return dest, sha
     return dest, _file_sha256(dest)
 

@@ -1,0 +1,330 @@
+"""Everything between paperlake and arXiv's export host: metadata (Atom API) and PDF downloads.
+
+Every request, including each retry and redirect hop, waits its turn on one `RequestSpacer` per
+host, shared by all threads of the process, so a run honours arXiv's "one request every few
+seconds" whatever the number of workers. Retries come from `paperlake.retrying` only (the
+Prefect tasks at the bottom have none of their own).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from paperlake.errors import PaperError, PaperlakeError
+from paperlake.ids import match_arxiv_id, printable_ref
+from paperlake.models import ArxivMetadata
+from paperlake.retrying import describe_exception, retrying
+from paperlake.settings import Settings
+
+T = TypeVar("T")
+USER_AGENT = "paperlake/0.1 (batch ingest of arXiv PDFs; python-httpx)"
+METADATA_BATCH = 100
+MAX_REDIRECTS = 3
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_CHUNK = 64 * 1024
+
+
+class RequestSpacer:
+    """Start consecutive requests at least `delay_s` apart, across every thread of the process."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self._lock = threading.Lock()
+        self._next_start = 0.0
+
+    def wait(self) -> float:
+        """Block until this caller's slot; returns the slot's `time.monotonic()` start."""
+        # Reserve a slot under the lock, sleep outside it: waiters queue up in arrival order.
+        with self._lock:
+            start = max(time.monotonic(), self._next_start)
+            self._next_start = start + self.delay_s
+        while (left := start - time.monotonic()) > 0:
+            time.sleep(left)
+        return start
+
+
+_SPACERS: dict[str, RequestSpacer] = {}
+_SPACERS_LOCK = threading.Lock()
+
+
+def spacer_for(base_url: str, delay_s: float) -> RequestSpacer:
+    """The process-wide spacer of a host; the latest `delay_s` asked for applies."""
+    with _SPACERS_LOCK:
+        spacer = _SPACERS.setdefault(base_url.rstrip("/"), RequestSpacer(delay_s))
+        spacer.delay_s = delay_s
+        return spacer
+
+
+class ArxivApiError(PaperlakeError):
+    """The metadata API failed for a whole batch; every paper in it fails with `download_failed`."""
+
+    def __init__(self, paper_ids: list[str], detail: str) -> None:
+        self.paper_ids = list(paper_ids)
+        self.detail = " ".join(detail.split())
+        super().__init__(f"arXiv API failed for {len(self.paper_ids)} paper(s): {self.detail}")
+
+    def paper_errors(self) -> list[PaperError]:
+        return [PaperError(pid, "download_failed", f"metadata: {self.detail}") for pid in self.paper_ids]
+
+
+def _text(element: ET.Element, tag: str) -> str:
+    return " ".join((element.findtext(tag) or "").split())
+
+
+def _timestamp(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _without_subject_class(paper_id: str) -> str:
+    # arXiv answers `math.GT/0309136` as `math/0309136`: match both spellings to the request.
+    archive, slash, number = paper_id.partition("/")
+    return f"{archive.split('.')[0]}/{number}" if slash else paper_id
+
+
+def parse_atom_entry(entry: ET.Element) -> ArxivMetadata | None:
+    """One `<entry>` of the feed; None for arXiv's "Error" entries and anything unreadable."""
+    entry_url = _text(entry, f"{_ATOM}id")
+    match = match_arxiv_id(entry_url.partition("/abs/")[2])
+    if _text(entry, f"{_ATOM}title") == "Error" or "/abs/" not in entry_url or match is None:
+        return None
+    categories = [c.get("term", "") for c in entry.findall(f"{_ATOM}category")]
+    return ArxivMetadata(
+        paper_id=match["id"],
+        version=match["version"] or "v1",
+        title=_text(entry, f"{_ATOM}title"),
+        authors=[_text(a, f"{_ATOM}name") for a in entry.findall(f"{_ATOM}author")],
+        abstract=_text(entry, f"{_ATOM}summary"),
+        categories=list(dict.fromkeys(c for c in categories if c)),
+        published=_timestamp(_text(entry, f"{_ATOM}published")),
+        updated=_timestamp(_text(entry, f"{_ATOM}updated")),
+    )
+
+
+def parse_atom_feed(xml_bytes: bytes, requested: list[str]) -> dict[str, ArxivMetadata]:
+    """Entries of an API answer keyed by the requested id they answer; unknown ids are absent."""
+    wanted = {_without_subject_class(pid): pid for pid in requested}
+    found: dict[str, ArxivMetadata] = {}
+    for entry in ET.fromstring(xml_bytes).iter(f"{_ATOM}entry"):
+        meta = parse_atom_entry(entry)
+        asked_as = wanted.get(_without_subject_class(meta.paper_id)) if meta else None
+        if meta is not None and asked_as is not None:
+            found[asked_as] = dataclasses.replace(meta, paper_id=asked_as)
+    return found
+
+
+class _GaveUp(Exception):
+    """Retries ended (exhausted, Retry-After over the cap, or a non-transient error)."""
+
+    def __init__(self, url: str, last: BaseException, attempts: int) -> None:
+        self.last = last
+        super().__init__(f"GET {url} failed after {attempts} attempt(s): {describe_exception(last)}")
+
+
+def _same_host_or_upgrade(origin: httpx.URL, target: httpx.URL) -> bool:
+    if target.host.lower() != origin.host.lower():
+        return False
+    if target.scheme == origin.scheme:
+        return target.port == origin.port
+    return (origin.scheme, target.scheme) == ("http", "https") and target.port in (None, 443)
+
+
+class ArxivClient:
+    """One `httpx.Client` to arXiv's export host, spaced and retried."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        delay_s: float,
+        timeout_s: float,
+        max_attempts: int,
+        retry_after_cap: float,
+        max_pdf_bytes: int,
+        user_agent: str = USER_AGENT,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 60.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.max_pdf_bytes = max_pdf_bytes
+        self.spacer = spacer_for(self.base_url, delay_s)
+        self._retry_args = (max_attempts, retry_after_cap, backoff_base_s, backoff_max_s)
+        self._http = httpx.Client(timeout=timeout_s, follow_redirects=False, headers={"User-Agent": user_agent})
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ArxivClient:
+        return cls(
+            settings.arxiv_url,
+            delay_s=settings.arxiv_delay,
+            timeout_s=settings.http_timeout,
+            max_attempts=settings.http_max_attempts,
+            retry_after_cap=settings.retry_after_cap,
+            max_pdf_bytes=settings.max_pdf_bytes,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ArxivClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _retried(self, url: str, attempt: Callable[[], T]) -> T:
+        """`attempt()` under the retry policy; _GaveUp names the last failure. PaperError propagates."""
+        policy = retrying(*self._retry_args)
+        try:
+            return policy(attempt)
+        except (httpx.HTTPError, OSError) as exc:
+            raise _GaveUp(url, exc, policy.statistics.get("attempt_number", 1)) from exc
+
+    @contextmanager
+    def _open(self, paper_id: str, url: str) -> Iterator[httpx.Response]:
+        """A streamed GET, spaced, following at most MAX_REDIRECTS same-host redirects."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            self.spacer.wait()
+            response = self._http.send(self._http.build_request("GET", url), stream=True)
+            if not response.is_redirect:
+                break
+            response.close()
+            target = response.url.join(response.headers["Location"])
+            if not _same_host_or_upgrade(response.url, target):
+                raise PaperError(paper_id, "download_failed", f"GET {url} redirects to another host: {target}")
+            url = str(target)
+        else:
+            raise PaperError(paper_id, "download_failed", f"GET {url}: more than {MAX_REDIRECTS} redirects")
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _get_bytes(self, url: str, params: dict[str, str]) -> bytes:
+        self.spacer.wait()
+        response = self._http.get(url, params=params)
+        response.raise_for_status()
+        return response.content
+
+    def fetch_metadata(self, paper_ids: list[str]) -> dict[str, ArxivMetadata]:
+        """Metadata of each id arXiv knows, in batches of METADATA_BATCH ids per request."""
+        found: dict[str, ArxivMetadata] = {}
+        # Anything but an id could corrupt the comma-separated list; it cannot be found anyway.
+        unique = [pid for pid in dict.fromkeys(paper_ids) if match_arxiv_id(pid)]
+        url = f"{self.base_url}/api/query"
+        for start in range(0, len(unique), METADATA_BATCH):
+            batch = unique[start : start + METADATA_BATCH]
+            params = {"id_list": ",".join(batch), "max_results": str(len(batch))}
+            try:
+                body = self._retried(url, lambda: self._get_bytes(url, params))
+            except _GaveUp as gave_up:
+                raise ArxivApiError(batch, str(gave_up)) from gave_up.last
+            try:
+                found.update(parse_atom_feed(body, batch))
+            except ET.ParseError as parse_error:
+                raise ArxivApiError(batch, f"GET {url}: unreadable Atom feed ({parse_error})") from None
+        return found
+
+    def download_pdf(self, paper_id: str, version: str | None, dest: Path) -> tuple[str, int]:
+        """Stream `{base}/pdf/{id}{version}` into `dest` atomically; (sha256 hex, size) or PaperError."""
+        if not match_arxiv_id(paper_id + (version or "")):  # never build a URL from anything else
+            raise PaperError(printable_ref(paper_id + (version or "")), "invalid_id", "not an arXiv id")
+        url = f"{self.base_url}/pdf/{paper_id}{version or ''}"
+        try:
+            return self._retried(url, lambda: self._download_once(paper_id, url, dest))
+        except _GaveUp as gave_up:
+            # Our own disk trouble (full, read-only) is not arXiv's fault.
+            local = isinstance(gave_up.last, OSError)
+            raise PaperError(paper_id, "write_failed" if local else "download_failed", str(gave_up)) from gave_up.last
+
+    def _download_once(self, paper_id: str, url: str, dest: Path) -> tuple[str, int]:
+        with self._open(paper_id, url) as response:
+            if response.status_code == 404:
+                raise PaperError(paper_id, "not_found", f"GET {url}: HTTP 404")
+            response.raise_for_status()
+            declared = response.headers.get("Content-Length", "")
+            if declared.isascii() and declared.isdigit() and int(declared) > self.max_pdf_bytes:
+                raise PaperError(paper_id, "too_large", f"{int(declared)} bytes, limit {self.max_pdf_bytes}")
+            return _write_atomically(dest, self._checked_chunks(paper_id, url, response))
+
+    def _checked_chunks(self, paper_id: str, url: str, response: httpx.Response) -> Iterator[bytes]:
+        """The body, stopping at once past the size limit or when it does not start like a PDF."""
+        total, head = 0, b""
+        for chunk in response.iter_bytes(_CHUNK):
+            total += len(chunk)
+            if total > self.max_pdf_bytes:
+                raise PaperError(paper_id, "too_large", f"more than {self.max_pdf_bytes} bytes")
+            if len(head) < 5:
+                head += chunk[: 5 - len(head)]
+                if len(head) == 5 and head != b"%PDF-":
+                    raise PaperError(paper_id, "not_pdf", f"GET {url} answered {_content_type(response)}")
+            yield chunk
+        if head != b"%PDF-":
+            raise PaperError(paper_id, "not_pdf", f"GET {url} answered {total} bytes, not a PDF")
+
+
+def _content_type(response: httpx.Response) -> str:
+    return response.headers.get("Content-Type", "no Content-Type").split(";")[0] + ", not a PDF"
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; best effort where directories cannot be opened.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(dest: Path, chunks: Iterator[bytes]) -> tuple[str, int]:
+    """Stream into a temp file beside `dest` (not named *.pdf), fsync, rename; nothing left on failure."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                tmp.write(chunk)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, dest)
+        _fsync_dir(dest.parent)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return digest.hexdigest(), size
+
+
+@task(name="fetch-arxiv-metadata", cache_policy=NO_CACHE)
+def fetch_metadata_task(settings: Settings, paper_ids: list[str]) -> dict[str, ArxivMetadata]:
+    """Metadata for the ids arXiv knows; raises ArxivApiError when the API itself fails."""
+    with ArxivClient.from_settings(settings) as client:
+        return client.fetch_metadata(paper_ids)
+
+
+@task(name="download-arxiv-pdf", cache_policy=NO_CACHE)
+def download_pdf_task(settings: Settings, paper_id: str, version: str | None, dest: Path) -> tuple[str, int]:
+    """(sha256, size) of the PDF written at `dest`; PaperError when it cannot be."""
+    with ArxivClient.from_settings(settings) as client:
+        return client.download_pdf(paper_id, version, dest)
