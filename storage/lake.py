@@ -110,18 +110,20 @@ class Lake:
         rows = [pq.read_table(path).to_pylist()[0] for path in sorted(folder.glob("*.parquet"))]
         return sorted(rows, key=lambda row: row["paper_id"])
 
-    def write_paper(self, row: dict, nodes: list[Node], vectors: np.ndarray, model: str) -> None:
-        """Replace a paper's nodes and embeddings, then its `papers` row (last: it marks completion).
+    def write_paper(self, row: dict, nodes: list[Node], vectors: np.ndarray, model: str, extractions: list[dict] | None = None) -> None:
+        """Replace a paper's nodes, embeddings and extractions (default: the current ones), then its
+        `papers` row (last: it marks completion). Call under `paper_lock`.
 
-        Call under `paper_lock`. Derived-node extractions whose parent is gone are dropped.
+        Extraction rows whose parent is no longer among `nodes` are dropped.
         """
         paper_id = row["paper_id"]
         write_parquet_atomic(nodes_to_table(nodes), self.file_for("nodes", paper_id))
         ids = [node.node_id for node in nodes]
         write_parquet_atomic(embeddings_table(ids, model, vectors), self.file_for("embeddings", paper_id))
         parent_ids = {node.node_id for node in nodes if node.kind == "parent"}
-        kept = [r for r in self.read_extractions(paper_id) if r["parent_id"] in parent_ids]
-        if self.file_for("extractions", paper_id).exists():
+        rows = self.read_extractions(paper_id) if extractions is None else extractions
+        kept = [r for r in rows if r["parent_id"] in parent_ids]
+        if kept or self.file_for("extractions", paper_id).exists():
             self.write_extractions(paper_id, kept)
         write_parquet_atomic(pa.Table.from_pylist([row], schema=PAPERS), self.file_for("papers", paper_id))
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from paperlake.models import Node, ParsedPdf, make_node_id, sha256_text
+from tasks.parse import PARSER_PRELOAD, extract_pages
 
 PAGE_SEPARATOR = "\n\n"
 
@@ -99,11 +100,9 @@ def build_nodes(paper_id: str, pages: list[str], options: ChunkingOptions) -> li
 def parse_and_chunk(path: Path, paper_id: str, engine: str, max_pages: int, options: ChunkingOptions) -> tuple[ParsedPdf, list[Node]]:
     """Runs in the isolated parser process: both the parsing and the splitting are CPU-bound,
     so doing them there lets two papers use two cores."""
-    from tasks.parse import extract_pages
-
     parsed = extract_pages(path, paper_id=paper_id, engine=engine, max_pages=max_pages)
     return parsed, build_nodes(paper_id, parsed.pages, options)
 
 
 # Modules the parser processes import once, in the forkserver, instead of per paper.
-PARSER_PRELOAD = ("tasks.chunk", "tasks.parse", "tasks.parser_warmup")
+INGEST_PRELOAD = (*PARSER_PRELOAD, "tasks.chunk", "tasks.parser_warmup")

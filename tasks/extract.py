@@ -82,6 +82,15 @@ class ExtractionRun:
     peak_in_flight: int = 0
     seconds: float = 0.0
 
+    def summary_row(self) -> dict[str, object]:
+        """The run in one row, for the Prefect table artifact and the CLI."""
+        return {
+            "model": self.model, "prompt_version": self.prompt_version, "parents": len(self.records),
+            "calls": self.calls, "cache_hits": self.cache_hits, "failures": self.failures,
+            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+            "peak_in_flight": self.peak_in_flight, "seconds": self.seconds,
+        }  # fmt: skip
+
 
 @dataclass
 class _Outcome:
@@ -286,11 +295,14 @@ def extract_with_settings(
 
 
 # ---- Prefect -----------------------------------------------------------------------------------
-@task(name="extract-metadata", cache_policy=NO_CACHE)
-def extract_metadata(passages: list[ParentPassage], settings: Settings, cache_path: Path) -> ExtractionRun:
+@task(name="extract-passages", cache_policy=NO_CACHE)
+def extract_passages_task(passages: list[ParentPassage], settings: Settings) -> ExtractionRun:
     """Prefect's own retries stay off: per-request retries happen inside, failures are records."""
-    cache = ContentCache(cache_path)
+    from tasks.report import RunProgress
+
+    progress = RunProgress("extract", len(passages), key="extract-progress")
+    cache = ContentCache(settings.data_dir / "cache" / "extractions.sqlite")
     try:
-        return extract_with_settings(passages, settings, cache)
+        return extract_with_settings(passages, settings, cache, on_progress=progress.moved_to)
     finally:
         cache.close()

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -24,8 +25,8 @@ from paperlake.models import ArxivMetadata, Node, PaperReport, PaperSource, Pars
 from paperlake.settings import Settings
 from storage.cache import ContentCache
 from storage.lake import Lake
-from tasks.chunk import PARSER_PRELOAD, ChunkingOptions, parse_and_chunk
-from tasks.embed import embed_texts
+from tasks.chunk import INGEST_PRELOAD, ChunkingOptions, parse_and_chunk
+from tasks.embed import EmbedStats, embed_texts
 from tasks.fetch import ArxivApiError, ArxivClient
 from tasks.parse import run_parser
 
@@ -149,10 +150,10 @@ def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: Ing
     pdf_path, pdf_sha = _obtain_pdf(source, version, ctx, options.force)
     parsed, nodes = run_parser(
         parse_and_chunk, pdf_path, pid, s.pdf_engine, s.max_pages, options.chunking,
-        paper_id=pid, timeout_s=s.parse_timeout, memory_mb=s.parse_memory_mb, preload=PARSER_PRELOAD,
+        paper_id=pid, timeout_s=s.parse_timeout, memory_mb=s.parse_memory_mb, preload=INGEST_PRELOAD,
     )  # fmt: skip
     nodes += ctx.lake.derived_nodes(pid, {n.node_id for n in nodes if n.kind == "parent"})
-    vectors, stats = _embed_nodes(nodes, ctx)
+    vectors, stats = embed_nodes(nodes, ctx)
     row = _paper_row(source, meta, version, config)
     row.update(pdf_sha256=pdf_sha, n_pages=parsed.n_pages, n_chars=parsed.n_chars)
     if source.source == "local":
@@ -161,7 +162,7 @@ def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: Ing
     return PaperReport(pid, "ok", parsed.n_pages, len(nodes), title=row["title"] or "", embed_calls=stats.calls)
 
 
-def _embed_nodes(nodes: list[Node], ctx: IngestContext):
+def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, EmbedStats]:
     try:
         return embed_texts(
             [n.text for n in nodes], [n.text_sha256 for n in nodes], ctx.embedder, ctx.embed_cache,

@@ -4,6 +4,7 @@ the one-line verdict that names the failed papers."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -43,29 +44,41 @@ def failure_message(reports: list[PaperReport]) -> str | None:
 
 def publish_table(key: str, rows: list[dict[str, object]], description: str) -> None:
     if rows:
-        create_table_artifact(table=rows, key=key, description=description)
+        create_table_artifact(table=rows, key=key, description=description, _sync=True)
 
 
 class RunProgress:
-    """A Prefect progress artifact plus the in-process listeners (the CLI's bar), moved together."""
+    """A Prefect progress artifact plus the in-process listeners (the CLI's bar), moved together.
 
-    def __init__(self, stage: str, total: int, key: str) -> None:
-        self.stage, self.total, self.done = stage, total, 0
-        self.artifact_id = create_progress_artifact(progress=0.0, key=key, description=f"{stage}: 0 of {total}")
+    Safe to move from an event loop's thread (artifact calls are forced synchronous) and cheap
+    to move often (the artifact is updated at most every `every_s` seconds, and at the end).
+    """
+
+    def __init__(self, stage: str, total: int, key: str, every_s: float = 0.5) -> None:
+        self.stage, self.total, self.done, self.every_s = stage, total, 0, every_s
+        self._last_update = time.monotonic()
+        self.artifact_id = create_progress_artifact(progress=0.0, key=key, description=self._describe(), _sync=True)
         progress.advance(stage, 0, total)
 
-    def step(self, label: str = "", amount: int = 1) -> None:
-        self.done += amount
+    def _describe(self) -> str:
+        return f"{self.stage}: {self.done} of {self.total}"
+
+    def moved_to(self, done: int, total: int | None = None, label: str = "") -> None:
+        self.done, self.total = done, total if total is not None else self.total
+        progress.advance(self.stage, self.done, self.total, label)
+        now = time.monotonic()
+        if self.done < self.total and now - self._last_update < self.every_s:
+            return
+        self._last_update = now
         percent = 100.0 * self.done / self.total if self.total else 100.0
         try:
-            update_progress_artifact(self.artifact_id, progress=percent, description=f"{self.stage}: {self.done} of {self.total}")
+            update_progress_artifact(self.artifact_id, progress=percent, description=self._describe(), _sync=True)
         except Exception as exc:  # a progress bar must never fail the work it reports on
             log.debug("progress artifact not updated: %s", exc)
-        progress.advance(self.stage, self.done, self.total, label)
 
     def track(self, futures: list[PrefectFuture[R]]) -> Iterator[R]:
         """Results in completion order, moving the bar as each lands."""
         for future in as_completed(futures):
             result = future.result()
-            self.step(getattr(result, "paper_id", ""))
+            self.moved_to(self.done + 1, label=getattr(result, "paper_id", ""))
             yield result

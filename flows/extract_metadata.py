@@ -1,0 +1,36 @@
+"""Flow `extract-metadata`: a summary and five questions for every parent in the lake, as nodes."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from paperlake.redact import install_log_redaction
+from paperlake.settings import load_settings
+from tasks.derive import collect_passages_task, records_by_paper, write_extractions_task
+from tasks.extract import extract_passages_task
+from tasks.lake import refresh_catalog_task
+from tasks.report import failure_message, publish_table, report_rows
+
+
+@flow(name="extract-metadata", task_runner=ThreadPoolTaskRunner(max_workers=load_settings().workers))
+def extract_metadata(paper_ids: list[str] | None = None) -> State:
+    """Summaries and questions for the given papers (default: every good paper in the lake).
+
+    Cached by passage text, model and prompt: a re-run on unchanged papers makes no LLM call.
+    """
+    settings = load_settings()
+    install_log_redaction(settings)
+    passages, reports = collect_passages_task(settings, paper_ids)
+    run = extract_passages_task(passages, settings)
+    grouped = records_by_paper(run.records)
+    futures = [write_extractions_task.submit(settings, pid, records) for pid, records in grouped.items()]
+    reports += [future.result() for future in futures]
+    refresh_catalog_task(settings.data_dir)
+    publish_table("extract-report", [run.summary_row()], "Calls, cache hits, failures and tokens of this extraction run")
+    publish_table("extract-papers", report_rows(reports), "One row per paper of this extraction run")
+    message = failure_message(reports)
+    if message:
+        return Failed(message=message, data=run)
+    return Completed(message=f"{len(passages)} parents: {run.calls} calls, {run.cache_hits} cached", data=run)
