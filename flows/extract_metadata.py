@@ -21,6 +21,7 @@ def extract_metadata(paper_ids: list[str] | None = None) -> State:
     Cached by passage text, model and prompt: a re-run on unchanged papers makes no LLM call.
     """
     settings = load_settings()
+    settings.check_providers(llm=True)
     install_log_redaction(settings)
     passages, reports = collect_passages_task(settings, paper_ids)
     run = extract_passages_task(passages, settings)

@@ -8,6 +8,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from paperlake.ids import resolve_refs
 from paperlake.models import PaperReport
+from paperlake.redact import install_log_redaction
 from paperlake.settings import load_settings
 from tasks.chunk import ChunkingOptions
 from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task
@@ -29,6 +30,8 @@ def ingest_arxiv(
     Every good paper lands; the run ends Failed, naming the bad ones, if any failed.
     """
     settings = load_settings()
+    settings.check_providers(llm=extract)
+    install_log_redaction(settings)
     chunking = ChunkingOptions(parent_chunk_size, tuple(child_chunk_sizes), child_chunk_overlap)
     options = IngestOptions(chunking=chunking, force=force)
     sources, invalid = resolve_refs(arxiv_ids)

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings, load_settings
 
@@ -97,6 +99,7 @@ def _print_reports(reports: Sequence[object]) -> None:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from paperlake.ids import resolve_refs
 
+    settings.check_providers(llm=args.extract)
     sources, _invalid = resolve_refs(args.refs)
     if any(s.source == "arxiv" for s in sources):
         check_arxiv_reachable(settings)
@@ -116,6 +119,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
+    settings.check_providers(llm=True)
     _quiet_prefect()
     from flows.extract_metadata import extract_metadata
     from paperlake import progress
@@ -127,13 +131,17 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+    import duckdb
+
     from storage.catalog import connect
 
     with connect(settings.data_dir) as conn:
-        relation = conn.sql(args.query)
-        if relation is None:  # a statement without a result
-            return 0
-        relation.show(max_rows=args.max_rows, max_width=200)
+        try:
+            relation = conn.sql(args.query)
+        except duckdb.Error as exc:  # the user's SQL: one line back, not a traceback
+            raise PaperlakeError(str(exc).splitlines()[0]) from None
+        if relation is not None:  # None: a statement without a result
+            relation.show(max_rows=args.max_rows, max_width=200)
     return 0
 
 
@@ -145,16 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return COMMANDS[args.command](args, settings)
+    except ValidationError as exc:  # a PAPERLAKE_* variable that does not parse
+        problems = "; ".join(f"PAPERLAKE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"paperlake: invalid setting: {problems}", file=sys.stderr)
+        return 2
     except PaperlakeError as exc:
         print(f"paperlake: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # duckdb syntax errors and the like: one line, not a traceback
-        if type(exc).__module__.startswith("duckdb"):
-            print(f"paperlake: {exc}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
             raise ConfigError(f"{what} uses OpenAI, which needs OPENAI_API_KEY to be set.")
         return self.openai_api_key.get_secret_value()
 
+    def check_providers(self, *, llm: bool) -> None:
+        """Fail before any work when a configured OpenAI model has no key (embeddings, and the LLM if used)."""
+        if not self.embed_is_local:
+            self.require_openai_key(f"PAPERLAKE_EMBED_MODEL={self.embed_model}")
+        if llm and not self.llm_is_local:
+            self.require_openai_key(f"PAPERLAKE_LLM_MODEL={self.llm_model}")
+
     @property
     def max_pdf_bytes(self) -> int:
         return int(self.max_pdf_mb * 1024 * 1024)

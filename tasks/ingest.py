@@ -64,12 +64,9 @@ class IngestContext:
 
 
 @lru_cache(maxsize=4)
-def _context(settings_json: str) -> IngestContext:
-    return IngestContext(Settings.model_validate_json(settings_json))
-
-
 def ingest_context(settings: Settings) -> IngestContext:
-    return _context(settings.model_dump_json())
+    """One context per distinct settings in a process (Settings is frozen, so hashable)."""
+    return IngestContext(settings)
 
 
 def lookup_metadata(settings: Settings, sources: list[PaperSource]) -> dict[str, ArxivMetadata | PaperError]:

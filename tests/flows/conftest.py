@@ -1,23 +1,15 @@
-"""Flows run against a real temporary Prefect server (SQLite), one per test session."""
+"""Flows run against the session's real temporary Prefect server."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-
-@pytest.fixture(scope="session", autouse=True)
-def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+@pytest.fixture(autouse=True)
+def _prefect(prefect_server: str) -> str:
+    return prefect_server
 
 
 @pytest.fixture

@@ -129,3 +129,18 @@ def test_shared_corpus_lands(lake_env, arxiv_server, corpus_dir):
     assert any("Solana" in t or "Bitcoin" in t for t in titles), titles
     assert _sql(lake_env, "SELECT count(*) FROM nodes WHERE contains(text, chr(0))") == [(0,)]
     assert _sql(lake_env, "SELECT count(*) FROM papers WHERE contains(coalesce(title, ''), chr(0))") == [(0,)]
+
+
+def test_openai_embeddings_when_configured_and_cached_across_runs(lake_env, openai_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLAKE_EMBED_MODEL", "text-embedding-3-small")
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-embeddings-0000")
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(make_pdf(sample_pages(4), title="Embedded Remotely"))
+    assert ingest_arxiv([str(pdf)], return_state=True).is_completed()
+    assert _sql(lake_env, "SELECT DISTINCT model, dim FROM embeddings") == [("text-embedding-3-small", 64)]
+    calls = openai_server.calls["embeddings"]
+    assert calls >= 1
+    forced = ingest_arxiv([str(pdf)], force=True, return_state=True)
+    assert forced.result()[0].status == "ok"
+    assert openai_server.calls["embeddings"] == calls  # every vector came from the cache

@@ -239,11 +239,3 @@ def test_api_key_canary_never_leaks(
     assert canary not in repr(result) and canary not in repr(llm)
     for path in cache_path.parent.iterdir():
         assert canary.encode() not in path.read_bytes()
-
-
-def test_task_function_uses_the_configured_model(tmp_path: Path) -> None:
-    from tasks.extract import extract_metadata
-
-    settings = Settings(data_dir=tmp_path, llm_model="local-extractive")
-    result = extract_metadata.fn(PASSAGES[:2], settings, tmp_path / "llm.sqlite")
-    assert result.model == "local-extractive" and result.failures == 0 and result.calls == 2

@@ -1,0 +1,66 @@
+"""The `paperlake` command as a user runs it: a real process, real servers, real files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.pdfs import make_pdf, sample_pages
+
+PAPERLAKE = str(Path(sys.executable).with_name("paperlake"))
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PAPERLAKE, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+
+
+def test_no_route_to_arxiv_fails_in_seconds_naming_the_setting(tmp_path):
+    started = time.monotonic()
+    result = _run(["ingest", "2307.09288"], {"PAPERLAKE_ARXIV_URL": "http://127.0.0.1:9", "PAPERLAKE_DATA_DIR": str(tmp_path)})
+    assert time.monotonic() - started < 5
+    assert result.returncode == 2
+    assert "PAPERLAKE_ARXIV_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_openai_model_without_key_is_named_before_any_work(tmp_path):
+    env = {"PAPERLAKE_EMBED_MODEL": "text-embedding-3-small", "OPENAI_API_KEY": "", "PAPERLAKE_DATA_DIR": str(tmp_path)}
+    result = _run(["ingest", str(tmp_path / "x.pdf")], env)
+    assert result.returncode == 2 and "OPENAI_API_KEY" in result.stderr
+    assert not (tmp_path / "papers").exists()
+
+
+def test_bad_setting_is_one_clear_line(tmp_path):
+    result = _run(["sql", "SELECT 1"], {"PAPERLAKE_ARXIV_DELAY": "soon"})
+    assert result.returncode == 2 and "PAPERLAKE_ARXIV_DELAY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ingest_prints_a_summary_exits_1_on_failure_and_sql_reads_the_lake(tmp_path, arxiv_server, prefect_server):
+    arxiv_server.add_paper("2307.09288", make_pdf(sample_pages(3)), title="Llama 2", authors=["H. Touvron"])
+    env = {"PAPERLAKE_DATA_DIR": str(tmp_path / "data"), "PAPERLAKE_ARXIV_URL": arxiv_server.url,
+           "PAPERLAKE_ARXIV_DELAY": "0", "PREFECT_API_URL": prefect_server}  # fmt: skip
+    result = _run(["ingest", "2307.09288", "2307.99999", "not-an-id"], env)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["paper", "status", "pages", "nodes", "seconds", "reason"]
+    status = {line.split()[0]: line.split()[1] for line in lines[1:4]}
+    assert status == {"2307.09288": "ok", "2307.99999": "failed", "not-an-id": "failed"}
+    assert "2 of 3 papers failed" in result.stderr and "ingest" in result.stderr  # the progress bar
+
+    query = _run(["sql", "SELECT paper_id, status, n_pages FROM papers ORDER BY paper_id"], env)
+    assert query.returncode == 0, query.stderr
+    assert "2307.09288" in query.stdout and "ok" in query.stdout and "not_found" not in query.stdout
+    bad = _run(["sql", "SELEC nonsense"], env)
+    assert bad.returncode == 2 and "Parser Error" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_sql_imports_neither_prefect_nor_llama_index(tmp_path):
+    script = (
+        "import sys; from paperlake.cli import main; main(['sql', 'SELECT count(*) FROM nodes']);"
+        "heavy = [m for m in ('prefect', 'llama_index.core') if m in sys.modules]; print('HEAVY', heavy)"
+    )
+    env = {**os.environ, "PAPERLAKE_DATA_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
