@@ -29,7 +29,8 @@ test: install
 # pins pypdf<7; paperlake pins pypdf 7.1 for its parser fixes, so the reader goes in without its pin.
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llama-index-readers-file==0.7.0
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llama-index-readers-file==0.7.0 \
+		pandas==2.3.3 pytz==2026.6 tzdata==2026.6 beautifulsoup4==4.15.0 soupsieve==4.1.2 striprtf==0.0.26 defusedxml==0.7.1
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)

@@ -106,11 +106,12 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     _quiet_prefect()
     from flows.ingest_arxiv import ingest_arxiv
     from paperlake import progress
+    from paperlake.runs import run_here
 
     with progress.listening(_progress_bar()):
-        state = ingest_arxiv(
-            args.refs, args.parent_chunk_size, args.child_chunk_sizes, args.child_chunk_overlap,
-            force=args.force, extract=args.extract, return_state=True,
+        state = run_here(
+            ingest_arxiv, args.refs, args.parent_chunk_size, args.child_chunk_sizes, args.child_chunk_overlap,
+            force=args.force, extract=args.extract,
         )  # fmt: skip
     reports = state.result(raise_on_failure=False)
     _print_reports(reports if isinstance(reports, list) else [])
@@ -123,9 +124,10 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
     _quiet_prefect()
     from flows.extract_metadata import extract_metadata
     from paperlake import progress
+    from paperlake.runs import run_here
 
     with progress.listening(_progress_bar()):
-        state = extract_metadata(args.paper_ids or None, return_state=True)
+        state = run_here(extract_metadata, args.paper_ids or None)
     print(state.message or state.name, file=sys.stderr if state.is_failed() else sys.stdout)
     return 1 if state.is_failed() else 0
 

@@ -27,7 +27,7 @@ class EmbedStats:
     calls: int = 0  # embed() batches sent to the model
 
 
-def embed_texts(texts: list[str], digests: list[str], embedder: Embedder, cache: ContentCache, batch_size: int) -> tuple[np.ndarray, EmbedStats]:
+def embed_texts(texts: list[str], digests: list[str], embedder: Embedder, cache: ContentCache) -> tuple[np.ndarray, EmbedStats]:
     """One normalised row per text, in order; only texts missing from the cache reach the model."""
     stats = EmbedStats(texts=len(texts))
     found = cache.get_many(embedder.model, digests)
@@ -35,8 +35,8 @@ def embed_texts(texts: list[str], digests: list[str], embedder: Embedder, cache:
     stats.cached = len(set(digests)) - len(missing)
     fresh: dict[str, bytes] = {}
     items = list(missing.items())
-    for start in range(0, len(items), batch_size):
-        batch = items[start : start + batch_size]
+    for start in range(0, len(items), embedder.request_size):
+        batch = items[start : start + embedder.request_size]
         with _EMBED_LOCK:
             vectors = embedder.embed([text for _, text in batch])
         stats.calls += 1

@@ -161,10 +161,7 @@ def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: Ing
 
 def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, EmbedStats]:
     try:
-        return embed_texts(
-            [n.text for n in nodes], [n.text_sha256 for n in nodes], ctx.embedder, ctx.embed_cache,
-            ctx.settings.embed_batch_size,
-        )  # fmt: skip
+        return embed_texts([n.text for n in nodes], [n.text_sha256 for n in nodes], ctx.embedder, ctx.embed_cache)
     except PaperError:
         raise
     except Exception as exc:  # a provider outage fails this paper, with the provider's words

@@ -9,4 +9,6 @@ from __future__ import annotations
 
 from tasks.chunk import ChunkingOptions, build_nodes
 
-build_nodes("warmup", ["Paperlake warms its splitter. It loads punkt and tiktoken once."], ChunkingOptions())
+# Longer than a parent chunk, so every splitter really splits by sentence (short text skips the models).
+_TEXT = " ".join(f"Sentence {i} warms the splitter, and loads its models once." for i in range(300))
+build_nodes("warmup", [_TEXT], ChunkingOptions())
