@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/paperlake sql "SELECT paper_id, status, n_pages, left(title, 60) AS title, error FROM papers ORDER BY paper_id"
 	$(BIN)/paperlake sql "SELECT paper_id, kind, chunk_size, count(*) AS nodes FROM nodes GROUP BY ALL ORDER BY ALL"
 	$(BIN)/paperlake sql "SELECT e.model, e.dim, count(*) AS vectors FROM embeddings e GROUP BY ALL"
+	$(BIN)/paperlake sql "SELECT kind, model, left(replace(text, chr(10), ' / '), 110) AS text FROM extractions WHERE status = 'ok' ORDER BY parent_id, kind LIMIT 4"
 
 test: install
 	$(BIN)/python -m pytest -q

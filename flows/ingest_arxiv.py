@@ -41,11 +41,13 @@ def ingest_arxiv(
     reports += RunProgress("ingest", len(futures), key="ingest-progress").track(futures)
     refresh_catalog_task(settings.data_dir)
     publish_table("ingest-report", report_rows(reports), "One row per paper of this ingest run")
+    message = failure_message(reports)
     if extract:
         from flows.extract_metadata import extract_metadata
 
-        extract_metadata([r.paper_id for r in reports if r.status != "failed"])
-    message = failure_message(reports)
+        extraction = extract_metadata([r.paper_id for r in reports if r.status != "failed"], return_state=True)
+        if extraction.is_failed():
+            message = "; ".join(filter(None, [message, f"extraction: {extraction.message}"]))
     if message:
         return Failed(message=message, data=reports)
     return Completed(message=f"{len(reports)} papers in the lake", data=reports)

@@ -15,7 +15,8 @@ class PaperError(PaperlakeError):
     """One paper cannot be ingested. `reason` is a short stable code stored in `papers.error`.
 
     Reasons: invalid_id, not_found, download_failed, not_pdf, too_large, corrupt, encrypted,
-    too_many_pages, no_text, parse_timeout, parse_crashed, embed_failed, write_failed.
+    too_many_pages, no_text, parse_timeout, parse_crashed, embed_failed, write_failed,
+    internal_error; for extraction also not_ingested and embed_model_changed.
     """
 
     def __init__(self, paper_id: str, reason: str, detail: str = "") -> None:

@@ -21,7 +21,7 @@ def collect_passages(settings: Settings, paper_ids: list[str] | None) -> tuple[l
     """Parent passages of the requested papers (default: every good paper), and the papers that have none."""
     lake = ingest_context(settings).lake
     rows = {row["paper_id"]: row for row in lake.list_papers()}
-    wanted = paper_ids if paper_ids else [pid for pid, row in rows.items() if row["status"] == "ok"]
+    wanted = paper_ids if paper_ids is not None else [pid for pid, row in rows.items() if row["status"] == "ok"]
     passages: list[ParentPassage] = []
     missing: list[PaperReport] = []
     for pid in dict.fromkeys(wanted):
