@@ -24,6 +24,7 @@ demo: install
 	$(BIN)/paperlake sql "SELECT kind, model, left(replace(text, chr(10), ' / '), 110) AS text FROM extractions WHERE status = 'ok' ORDER BY parent_id, kind LIMIT 4"
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 # The notebook baseline of the benchmark reads PDFs with llama-index-readers-file's PDFReader, which

@@ -50,10 +50,10 @@ def _lake_with_parents(data_dir: Path, texts: list[str]) -> None:
 
 
 def core(texts: list[str], data_dir: Path) -> None:
+    from paperlake.models import sha256_text
     from paperlake.settings import Settings
     from storage.cache import ContentCache
     from tasks.extract import ParentPassage, extract_with_settings
-    from paperlake.models import sha256_text
 
     settings = Settings(data_dir=data_dir)
     passages = [ParentPassage(f"p{i}", "2307.09288", t, sha256_text(t)) for i, t in enumerate(texts)]

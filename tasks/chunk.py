@@ -84,13 +84,13 @@ def build_nodes(paper_id: str, pages: list[str], options: ChunkingOptions) -> li
     parent_texts = [t for t in _splitter(options.parent_chunk_size, None).split_text(text) if t.strip()]
     child_counts = dict.fromkeys(options.child_chunk_sizes, 0)
     nodes: list[Node] = []
-    for position, (ptext, (pstart, pend)) in enumerate(zip(parent_texts, locate_chunks(text, parent_texts))):
+    for position, (ptext, (pstart, pend)) in enumerate(zip(parent_texts, locate_chunks(text, parent_texts), strict=True)):
         page_span = (_page_of(page_starts, pstart), _page_of(page_starts, max(pstart, pend - 1)))
         parent = _node(paper_id, "parent", options.parent_chunk_size, position, ptext, page_span, None)
         nodes.append(parent)
         for size in options.child_chunk_sizes:
             child_texts = [t for t in _splitter(size, options.child_chunk_overlap).split_text(ptext) if t.strip()]
-            for ctext, (cstart, cend) in zip(child_texts, locate_chunks(ptext, child_texts)):
+            for ctext, (cstart, cend) in zip(child_texts, locate_chunks(ptext, child_texts), strict=True):
                 span = (_page_of(page_starts, pstart + cstart), _page_of(page_starts, pstart + max(cstart, cend - 1)))
                 nodes.append(_node(paper_id, "child", size, child_counts[size], ctext, span, parent.node_id))
                 child_counts[size] += 1

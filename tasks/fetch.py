@@ -232,7 +232,7 @@ class ArxivClient:
             batch = unique[start : start + METADATA_BATCH]
             params = {"id_list": ",".join(batch), "max_results": str(len(batch))}
             try:
-                body = self._retried(url, lambda: self._get_bytes(url, params))
+                body = self._retried(url, lambda params=params: self._get_bytes(url, params))
             except _GaveUp as gave_up:
                 raise ArxivApiError(batch, str(gave_up)) from gave_up.last
             try:

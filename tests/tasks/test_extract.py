@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from paperlake.embedders import WordLlamaEmbedder
-from paperlake.llm import LocalExtractiveLLM, OpenAIMetadataLLM, make_metadata_llm
+from paperlake.llm import OpenAIMetadataLLM, make_metadata_llm
+from paperlake.local_extractive import LocalExtractiveLLM
 from paperlake.models import sha256_text
 from paperlake.prompts import SYSTEM_PROMPT, PromptSet
 from paperlake.settings import Settings
@@ -195,7 +196,7 @@ def test_local_extractive_runs_through_the_same_cache(cache: ContentCache) -> No
     llm = LocalExtractiveLLM(WordLlamaEmbedder())
     first = run(PASSAGES, llm, cache)
     assert first.failures == 0 and all(r.model == "local-extractive" for r in first.records)
-    assert all(r.summary in " ".join(p.text.split()) for r, p in zip(first.records, PASSAGES))
+    assert all(r.summary in " ".join(p.text.split()) for r, p in zip(first.records, PASSAGES, strict=True))
     assert run(PASSAGES, LocalExtractiveLLM(WordLlamaEmbedder()), cache).calls == 0
 
 

@@ -11,13 +11,10 @@ import pytest
 from paperlake.errors import PaperError
 from tasks.parse import extract_pages, normalize_text, parse_pdf, run_parser
 from tests.pdfs import (
-    corrupt_pdf,
     encrypt_pdf,
     make_bomb_pdf,
     make_pdf,
-    make_textless_pdf,
     sample_pages,
-    truncate_pdf,
     write_pdf,
 )
 
