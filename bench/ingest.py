@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
 
 def _setup_env(root: Path) -> None:
@@ -63,6 +63,7 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list]:
     """The flow's work, wired by hand: the yardstick for Prefect's overhead."""
     from paperlake.ids import resolve_refs
     from paperlake.settings import Settings
+    from storage.catalog import refresh_catalog
     from tasks.ingest import IngestOptions, ingest_paper, lookup_metadata
 
     settings = Settings(data_dir=data_dir)
@@ -71,6 +72,7 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list]:
     metadata = lookup_metadata(settings, sources)
     with ThreadPoolExecutor(settings.workers) as pool:
         reports = list(pool.map(lambda s: ingest_paper(s, metadata.get(s.paper_id), IngestOptions(), settings), sources))
+    refresh_catalog(settings.data_dir)
     return time.perf_counter() - started, reports
 
 
