@@ -128,6 +128,9 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
 
     with progress.listening(_progress_bar()):
         state = run_here(extract_metadata, args.paper_ids or None)
+    run = state.result(raise_on_failure=False)
+    if hasattr(run, "summary_row"):
+        print("  ".join(f"{key}={value}" for key, value in run.summary_row().items()))
     print(state.message or state.name, file=sys.stderr if state.is_failed() else sys.stdout)
     return 1 if state.is_failed() else 0
 

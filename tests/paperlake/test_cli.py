@@ -55,6 +55,12 @@ def test_ingest_prints_a_summary_exits_1_on_failure_and_sql_reads_the_lake(tmp_p
     bad = _run(["sql", "SELEC nonsense"], env)
     assert bad.returncode == 2 and "Parser Error" in bad.stderr and "Traceback" not in bad.stderr
 
+    extracted = _run(["extract"], env)
+    assert extracted.returncode == 0, extracted.stderr
+    assert "model=local-extractive" in extracted.stdout and "failures=0" in extracted.stdout
+    again = _run(["extract", "2307.09288"], env)
+    assert again.returncode == 0 and "calls=0" in again.stdout and "cache_hits=" in again.stdout
+
 
 def test_sql_imports_neither_prefect_nor_llama_index(tmp_path):
     script = (
