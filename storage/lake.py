@@ -89,6 +89,18 @@ class Lake:
         with FileLock(self.locks_dir / f"{safe_file_stem(paper_id)}.lock", timeout=timeout_s):
             yield
 
+    def sweep_partial_files(self, paper_id: str) -> int:
+        """Remove what a killed writer of this paper left (never visible to readers, only clutter).
+
+        Call under `paper_lock`: then no live writer of this paper can own them."""
+        stem = safe_file_stem(paper_id)
+        patterns = [(self.data_dir / t, f".{stem}.parquet.*.tmp") for t in TABLE_NAMES]
+        patterns += [(self.pdf_dir, f".{stem}.pdf.*.part"), (self.pdf_dir, f".{stem}v*.pdf.*.part")]
+        leftovers = [path for folder, pattern in patterns for path in folder.glob(pattern)]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)
+
     def _read(self, table: str, paper_id: str) -> pa.Table | None:
         path = self.file_for(table, paper_id)
         return pq.read_table(path) if path.exists() else None

@@ -172,6 +172,7 @@ def ingest_paper(source: PaperSource, meta: ArxivMetadata | PaperError | None, o
     """Ingest one paper; never raises for a problem of this paper: the report says what happened."""
     ctx, started = ingest_context(settings), time.monotonic()
     with ctx.lake.paper_lock(source.paper_id):
+        ctx.lake.sweep_partial_files(source.paper_id)
         try:
             if isinstance(meta, PaperError):
                 raise meta

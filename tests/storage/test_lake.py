@@ -67,3 +67,14 @@ def test_derived_nodes_follow_their_parent(tmp_path):
     nodes = [kept_parent, gone_parent, summary_kept, summary_gone]
     lake.write_paper(paper_row("2307.09288"), nodes, np.ones((4, 2), np.float32), "m")
     assert lake.derived_nodes("2307.09288", {kept_parent.node_id}) == [summary_kept]
+
+
+def test_sweep_removes_only_this_papers_leftovers(tmp_path):
+    lake = Lake(tmp_path)
+    mine = [tmp_path / "nodes" / ".hep-th_9901001.parquet.abc.tmp", tmp_path / "pdfs" / ".hep-th_9901001v2.pdf.x1.part"]
+    theirs = [tmp_path / "nodes" / ".2307.09288.parquet.abc.tmp", tmp_path / "nodes" / "hep-th_9901001.parquet"]
+    for path in mine + theirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert lake.sweep_partial_files("hep-th/9901001") == 2
+    assert [p.exists() for p in mine + theirs] == [False, False, True, True]
