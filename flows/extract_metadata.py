@@ -7,14 +7,14 @@ from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from paperlake.redact import install_log_redaction
-from paperlake.settings import load_settings
+from paperlake.settings import load_settings, workers_for_flows
 from tasks.derive import collect_passages_task, records_by_paper, write_extractions_task
 from tasks.extract import extract_passages_task
 from tasks.lake import refresh_catalog_task
 from tasks.report import failure_message, publish_table, report_rows
 
 
-@flow(name="extract-metadata", task_runner=ThreadPoolTaskRunner(max_workers=load_settings().workers))
+@flow(name="extract-metadata", task_runner=ThreadPoolTaskRunner(max_workers=workers_for_flows()))
 def extract_metadata(paper_ids: list[str] | None = None) -> State:
     """Summaries and questions for the given papers (default: every good paper in the lake).
 

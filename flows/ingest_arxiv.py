@@ -9,14 +9,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from paperlake.ids import resolve_refs
 from paperlake.models import PaperReport
 from paperlake.redact import install_log_redaction
-from paperlake.settings import load_settings
+from paperlake.settings import load_settings, workers_for_flows
 from tasks.chunk import ChunkingOptions
 from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task
 from tasks.lake import refresh_catalog_task
 from tasks.report import RunProgress, failure_message, publish_table, report_rows
 
 
-@flow(name="ingest-arxiv", task_runner=ThreadPoolTaskRunner(max_workers=load_settings().workers))
+@flow(name="ingest-arxiv", task_runner=ThreadPoolTaskRunner(max_workers=workers_for_flows()))
 def ingest_arxiv(
     arxiv_ids: list[str],
     parent_chunk_size: int = 1024,

@@ -102,7 +102,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     settings.check_providers(llm=args.extract)
     sources, _invalid = resolve_refs(args.refs)
     if any(s.source == "arxiv" for s in sources):
-        check_arxiv_reachable(settings)
+        try:
+            check_arxiv_reachable(settings)
+        except PaperlakeError as exc:
+            if all(s.source == "arxiv" for s in sources):
+                raise  # nothing could land: say so in seconds
+            # Local PDFs still land; the arXiv papers fail, each with its reason.
+            print(f"paperlake: warning: {exc}", file=sys.stderr)
     _quiet_prefect()
     from flows.ingest_arxiv import ingest_arxiv
     from paperlake import progress

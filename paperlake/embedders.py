@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 class Embedder(Protocol):
     model: str
+    cache_scope: str  # what makes its vectors what they are: the model, and the server serving it
     request_size: int  # texts per `embed` call: one HTTP request for a remote model
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -51,7 +52,7 @@ def load_wordllama() -> WordLlamaInference:
 class WordLlamaEmbedder:
     """256-d static word embeddings, mean-pooled: fast on a CPU, no weights to download."""
 
-    model = "wordllama"
+    model = cache_scope = "wordllama"
     request_size = 4096  # a local call: bounded only to bound memory
 
     def __init__(self, batch_size: int = 32) -> None:
@@ -80,9 +81,13 @@ class OpenAIEmbedder:
     def __init__(self, settings: Settings) -> None:
         from llama_index.embeddings.openai import OpenAIEmbedding
 
+        from paperlake.redact import install_log_redaction
         from paperlake.retrying import retrying
 
+        install_log_redaction(settings)
         self.model = settings.embed_model
+        base_url = settings.openai_base_url
+        self.cache_scope = f"{self.model}@{base_url}" if base_url else self.model
         self.request_size = settings.embed_batch_size
         self._client = OpenAIEmbedding(
             model=settings.embed_model,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from paperlake.redact import one_line
+
 
 class PaperlakeError(Exception):
     """Base of every error paperlake raises on purpose."""
@@ -22,7 +24,9 @@ class PaperError(PaperlakeError):
     def __init__(self, paper_id: str, reason: str, detail: str = "") -> None:
         self.paper_id = paper_id
         self.reason = reason
-        self.detail = " ".join(detail.split())  # one line, whatever the cause printed
+        # One line, whatever the cause printed, and never a secret: details come from provider
+        # errors whose bodies may echo the API key, and they end up in Parquet and artifacts.
+        self.detail = one_line(detail, limit=500)
         super().__init__(str(self))
 
     def __str__(self) -> str:

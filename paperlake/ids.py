@@ -53,7 +53,15 @@ def parse_arxiv_id(text: str) -> PaperSource:
     match = match_arxiv_id(text)
     if match is None:
         raise PaperError(printable_ref(text), "invalid_id", f"not an arXiv id; {_HINT}")
-    return PaperSource(paper_id=match["id"], source="arxiv", requested_version=match["version"])
+    return PaperSource(paper_id=canonical_id(match["id"]), source="arxiv", requested_version=match["version"])
+
+
+def canonical_id(paper_id: str) -> str:
+    """arXiv's own spelling: an old-style id's subject class is not part of it.
+
+    `math.GT/0309136` and `math/0309136` are one paper; the lake must hold it once."""
+    archive, slash, number = paper_id.partition("/")
+    return f"{archive.split('.', 1)[0]}/{number}" if slash else paper_id
 
 
 def local_pdf_source(path: Path) -> PaperSource:
@@ -85,7 +93,7 @@ def pdfs_in_folder(folder: Path) -> list[Path]:
 def _resolve_path_ref(ref: str) -> list[PaperSource]:
     """A ref that is not an id: a folder of PDFs or one PDF file, else PaperError."""
     shown = printable_ref(ref)
-    if not ref.strip() or not ref.isprintable():
+    if not ref.strip() or not ref.isprintable() or "://" in ref:  # rejected without touching the disk
         raise PaperError(shown, "invalid_id", f"not an arXiv id; {_HINT}")
     path = Path(ref)
     try:

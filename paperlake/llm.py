@@ -113,6 +113,8 @@ class OpenAIMetadataLLM:
         install_log_redaction(settings)
         self._client_class = _openai_class()  # imports llama-index now, not inside the first timed request
         self._base_url = settings.openai_base_url
+        # Another server may serve another model under the same name: its answers are not ours.
+        self.cache_scope = f"{self.model}@{self._base_url}" if self._base_url else self.model
         self._timeout = settings.llm_timeout
         # An async HTTP pool belongs to the event loop that opened it: one client per loop, closed by aclose().
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[OpenAI, httpx.AsyncClient]]

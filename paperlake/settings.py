@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from paperlake.errors import ConfigError
@@ -91,3 +91,14 @@ class Settings(BaseSettings):
 
 def load_settings() -> Settings:
     return Settings()
+
+
+def workers_for_flows() -> int:
+    """Papers at once, for a flow's task runner, which Prefect fixes when the module is imported.
+
+    A bad PAPERLAKE_* variable must not break importing a deployment's entrypoint (deploy, a
+    worker): the default applies here and the run itself then names the bad setting."""
+    try:
+        return Settings().workers
+    except ValidationError:
+        return Settings.model_fields["workers"].default

@@ -42,10 +42,15 @@ class ContentCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             return self._connect()
-        except sqlite3.DatabaseError as exc:
-            broken = self.path.with_name(f"{self.path.name}.broken-{int(time.time())}")
-            log.warning("cache %s is unreadable (%s); moved to %s and rebuilt", self.path, exc, broken.name)
-            self.path.replace(broken)
+        except sqlite3.OperationalError:
+            raise  # locked, unreadable directory...: a healthy shared cache must not be moved aside
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed"
+            suffix = f".broken-{int(time.time())}"
+            log.warning("cache %s is damaged (%s); moved aside (%s) and rebuilt", self.path, exc, suffix)
+            for part in ("", "-wal", "-shm"):  # a stale journal must not be replayed into the new file
+                sidecar = self.path.with_name(self.path.name + part)
+                if sidecar.exists():
+                    sidecar.replace(sidecar.with_name(sidecar.name + suffix))
             return self._connect()
 
     def _connect(self) -> sqlite3.Connection:

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 from filelock import FileLock
 
-from storage.lake import TABLE_NAMES
+from storage.lake import SCHEMA_FILE, TABLE_NAMES, write_parquet_atomic
 from storage.schema import TABLES
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _parquet_glob(data_dir: Path, table: str) -> str:
+    return _sql_string(str(Path(data_dir).resolve() / table / "*.parquet"))
+
+
 def _duckdb_type(arrow_type: pa.DataType) -> str:
     if pa.types.is_fixed_size_list(arrow_type) or pa.types.is_list(arrow_type):
         if arrow_type.value_type == pa.float32():
@@ -55,7 +59,7 @@ def view_sql(data_dir: Path, table: str) -> str:
     """`CREATE VIEW` for one table: its files if there are any, else a typed empty relation."""
     folder = Path(data_dir).resolve() / table
     if any(folder.glob("*.parquet")):
-        source = f"SELECT * FROM read_parquet({_sql_string(str(folder / '*.parquet'))}, union_by_name = true)"
+        source = f"SELECT * FROM read_parquet({_parquet_glob(data_dir, table)}, union_by_name = true)"
     else:
         source = _empty_select(TABLES[table])
     return f"CREATE OR REPLACE VIEW {table} AS {source}"
@@ -78,26 +82,41 @@ def _current_views(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(rows)
 
 
+def ensure_schema_files(data_dir: Path) -> None:
+    """A zero-row `_schema.parquet` in every table folder, so each view's glob always matches.
+
+    The catalog's views then never change after they are first written (new papers are just
+    more files under the same glob), and a user's open handle, which blocks rewriting the
+    catalog file even when read-only, blocks nothing that matters."""
+    for table, schema in TABLES.items():
+        path = Path(data_dir) / table / SCHEMA_FILE
+        if not path.exists():
+            write_parquet_atomic(schema.empty_table(), path)
+
+
 def refresh_catalog(data_dir: Path, wait_s: float = 10.0) -> bool:
     """Make `<data_dir>/paperlake.duckdb` hold current views; returns whether it is current.
 
-    Views are globs, so new papers need no refresh; only a table's first file, or a moved
-    data directory, changes a definition. A user holding the file open read-write only
-    delays this (up to `wait_s`), it never fails an ingest.
+    Writes the file only when it is missing or the data directory moved. Another process
+    holding the file only delays this (up to `wait_s`); it never fails an ingest.
     """
     data_dir = Path(data_dir).resolve()
+    ensure_schema_files(data_dir)
     wanted = {table: view_sql(data_dir, table) for table in TABLE_NAMES}
     (data_dir / ".locks").mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_s
-    with FileLock(data_dir / ".locks" / "catalog.lock", timeout=wait_s):
-        while True:
-            try:
-                return _write_views(data_dir / CATALOG_FILE, wanted)
-            except duckdb.IOException as exc:  # another process holds the file
-                if time.monotonic() > deadline:
-                    log.warning("catalog %s is busy (%s); views not refreshed", data_dir / CATALOG_FILE, exc)
-                    return False
-                time.sleep(0.2)
+    try:
+        with FileLock(data_dir / ".locks" / "catalog.lock", timeout=wait_s):
+            while True:
+                try:
+                    return _write_views(data_dir / CATALOG_FILE, wanted)
+                except duckdb.IOException as exc:  # another process holds the file
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(str(exc)) from exc
+                    time.sleep(0.2)
+    except TimeoutError as exc:  # filelock's Timeout is one too
+        log.warning("catalog %s is busy (%s); its views were not refreshed", data_dir / CATALOG_FILE, exc)
+        return False
 
 
 def _write_views(path: Path, wanted: dict[str, str]) -> bool:
@@ -113,7 +132,10 @@ def _write_views(path: Path, wanted: dict[str, str]) -> bool:
 
 
 def _same_view(stored: str | None, create_sql: str) -> bool:
+    """DuckDB stores views in its own normalised SQL, so compare what matters: the files read."""
     if stored is None:
         return False
-    body = create_sql.split(" AS ", 1)[1]
-    return body.strip().rstrip(";") in stored
+    if "read_parquet(" not in create_sql:
+        return "read_parquet(" not in stored and "false" in stored.lower()
+    glob = create_sql.split("read_parquet(", 1)[1].split(",", 1)[0]
+    return glob in stored

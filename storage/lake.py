@@ -24,6 +24,7 @@ from paperlake.models import Node
 from storage.schema import EXTRACTIONS, NODES, PAPERS, embeddings_schema
 
 TABLE_NAMES = ("papers", "nodes", "embeddings", "extractions")
+SCHEMA_FILE = "_schema.parquet"  # zero rows, the table's columns; never a paper (stems never start with "_")
 DERIVED_KINDS = ("summary", "question")
 
 
@@ -119,7 +120,8 @@ class Lake:
 
     def list_papers(self) -> list[dict]:
         folder = self.data_dir / "papers"
-        rows = [pq.read_table(path).to_pylist()[0] for path in sorted(folder.glob("*.parquet"))]
+        paths = [path for path in sorted(folder.glob("*.parquet")) if path.name != SCHEMA_FILE]
+        rows = [pq.read_table(path).to_pylist()[0] for path in paths]
         return sorted(rows, key=lambda row: row["paper_id"])
 
     def write_paper(self, row: dict, nodes: list[Node], vectors: np.ndarray, model: str, extractions: list[dict] | None = None) -> None:

@@ -4,6 +4,7 @@ embedded like every other node, and one `extractions` row per parent and kind.""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 
 from prefect import task
@@ -11,10 +12,13 @@ from prefect.cache_policies import NO_CACHE
 
 from paperlake.errors import PaperError
 from paperlake.models import Node, PaperReport, make_node_id, sha256_text
+from paperlake.redact import describe_error
 from paperlake.settings import Settings
 from storage.lake import DERIVED_KINDS
 from tasks.extract import ExtractionRecord, ParentPassage
 from tasks.ingest import IngestContext, embed_nodes, ingest_context
+
+log = logging.getLogger(__name__)
 
 
 def collect_passages(settings: Settings, paper_ids: list[str] | None) -> tuple[list[ParentPassage], list[PaperReport]]:
@@ -63,18 +67,19 @@ def extraction_rows(record: ExtractionRecord) -> list[dict]:
     return [summary, questions]
 
 
-def _merged_nodes(current: list[Node], records: dict[str, ExtractionRecord]) -> list[Node]:
-    """Current nodes with each successfully extracted parent's derived nodes replaced.
+def merge_derived_nodes(current: list[Node], records: dict[str, ExtractionRecord]) -> list[Node]:
+    """Current nodes with the derived nodes of every parent in `records` replaced by this run's.
 
-    A parent whose extraction failed this time keeps what it had: stale beats nothing, and the
-    `extractions` table says which model and prompt produced what is there."""
+    A parent whose extraction failed this run has none, matching its `failed` rows: an earlier
+    summary cannot stay without the rows that say which model and prompt wrote it. (A failure
+    only happens for text not in the cache, i.e. a new text, model or prompt.)"""
     ok = {pid for pid, r in records.items() if r.status == "ok"}
-    kept = [n for n in current if not (n.kind in DERIVED_KINDS and n.parent_id in ok)]
+    kept = [n for n in current if not (n.kind in DERIVED_KINDS and n.parent_id in records)]
     fresh = [d for n in current if n.kind == "parent" and n.node_id in ok for d in derived_nodes(n, records[n.node_id])]
     return kept + fresh
 
 
-def _merged_rows(current: list[dict], records: Iterable[ExtractionRecord]) -> list[dict]:
+def merge_extraction_rows(current: list[dict], records: Iterable[ExtractionRecord]) -> list[dict]:
     records = list(records)
     replaced = {r.parent_id for r in records}
     return [row for row in current if row["parent_id"] not in replaced] + [x for r in records for x in extraction_rows(r)]
@@ -96,12 +101,15 @@ def write_extractions(settings: Settings, paper_id: str, records: list[Extractio
     try:
         with ctx.lake.paper_lock(paper_id):
             row = _require_same_embed_model(ctx.lake.read_paper(paper_id), paper_id, settings)
-            nodes = _merged_nodes(ctx.lake.read_nodes(paper_id), {r.parent_id: r for r in records})
+            nodes = merge_derived_nodes(ctx.lake.read_nodes(paper_id), {r.parent_id: r for r in records})
             vectors, stats = embed_nodes(nodes, ctx)
-            rows = _merged_rows(ctx.lake.read_extractions(paper_id), records)
+            rows = merge_extraction_rows(ctx.lake.read_extractions(paper_id), records)
             ctx.lake.write_paper(row, nodes, vectors, ctx.embedder.model, extractions=rows)
     except PaperError as exc:
         return PaperReport(paper_id, "failed", reason=exc.one_line)
+    except Exception as exc:  # e.g. the disk: this paper fails, the run goes on
+        log.exception("could not write extractions of %s", paper_id)
+        return PaperReport(paper_id, "failed", reason=PaperError(paper_id, "write_failed", describe_error(exc)).one_line)
     reason = f"{failed} of {len(records)} parents failed extraction" if failed else ""
     return PaperReport(paper_id, "failed" if failed else "ok", row["n_pages"], len(nodes), reason=reason,
                        title=row["title"] or "", embed_calls=stats.calls)  # fmt: skip

@@ -30,7 +30,7 @@ class EmbedStats:
 def embed_texts(texts: list[str], digests: list[str], embedder: Embedder, cache: ContentCache) -> tuple[np.ndarray, EmbedStats]:
     """One normalised row per text, in order; only texts missing from the cache reach the model."""
     stats = EmbedStats(texts=len(texts))
-    found = cache.get_many(embedder.model, digests)
+    found = cache.get_many(embedder.cache_scope, digests)
     missing = {d: t for d, t in zip(digests, texts, strict=True) if d not in found}
     stats.cached = len(set(digests)) - len(missing)
     fresh: dict[str, bytes] = {}
@@ -41,7 +41,7 @@ def embed_texts(texts: list[str], digests: list[str], embedder: Embedder, cache:
             vectors = embedder.embed([text for _, text in batch])
         stats.calls += 1
         fresh.update((d, np.asarray(v, dtype=np.float32).tobytes()) for (d, _), v in zip(batch, vectors, strict=True))
-    cache.put_many(embedder.model, fresh)
+    cache.put_many(embedder.cache_scope, fresh)
     stats.computed = len(fresh)
     rows = {**found, **fresh}
     if not texts:

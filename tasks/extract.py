@@ -1,6 +1,6 @@
 """Summary and five questions per parent passage: once (cached), in parallel, through a flaky API.
 
-The cache key is sha256(passage) in the namespace `model|prompt_version`, so a re-run on
+The cache key is sha256(passage) in the namespace `model[@server]|prompt_version`, so a re-run on
 unchanged text makes no call and a new model or prompt re-extracts exactly what it affects.
 Only complete outputs are cached: a failed or partial passage is recorded as `failed` and
 tried again next run. One retry layer (`paperlake.retrying`) retries 429/5xx/timeouts per
@@ -159,7 +159,7 @@ class _Extractor:
 
     def __init__(self, llm: MetadataLLM, cache: ContentCache, run: ExtractionRun, limits: dict[str, Any]) -> None:
         self.llm, self.cache, self.run = llm, cache, run
-        self.namespace = f"{llm.model}|{llm.prompt_version}"
+        self.namespace = f"{getattr(llm, 'cache_scope', llm.model)}|{llm.prompt_version}"
         self.slots = asyncio.Semaphore(limits.pop("concurrency"))
         self.limiter = RateLimiter(limits.pop("rpm"))
         self.retry = limits

@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from paperlake.embedders import Embedder, make_embedder
 from paperlake.errors import PaperError
 from paperlake.models import ArxivMetadata, Node, PaperReport, PaperSource, ParsedPdf
+from paperlake.redact import describe_error
 from paperlake.settings import Settings
 from storage.cache import ContentCache
 from storage.lake import Lake
@@ -165,20 +166,24 @@ def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, Embe
     except PaperError:
         raise
     except Exception as exc:  # a provider outage fails this paper, with the provider's words
-        raise PaperError(nodes[0].paper_id if nodes else "", "embed_failed", f"{type(exc).__name__}: {exc}") from exc
+        raise PaperError(nodes[0].paper_id if nodes else "", "embed_failed", describe_error(exc)) from exc
 
 
 def ingest_paper(source: PaperSource, meta: ArxivMetadata | PaperError | None, options: IngestOptions, settings: Settings) -> PaperReport:
-    """Ingest one paper; never raises for a problem of this paper: the report says what happened."""
+    """Ingest one paper; never raises: the report says what happened, so other papers go on."""
     ctx, started = ingest_context(settings), time.monotonic()
-    with ctx.lake.paper_lock(source.paper_id):
-        ctx.lake.sweep_partial_files(source.paper_id)
-        try:
-            if isinstance(meta, PaperError):
-                raise meta
-            report = _ingest_locked(source, meta, options, ctx)
-        except Exception as exc:
-            report = _record_failure(source, meta, exc, options, ctx)
+    try:
+        with ctx.lake.paper_lock(source.paper_id):
+            ctx.lake.sweep_partial_files(source.paper_id)
+            try:
+                if isinstance(meta, PaperError):
+                    raise meta
+                report = _ingest_locked(source, meta, options, ctx)
+            except Exception as exc:
+                report = _record_failure(source, meta, exc, options, ctx)
+    except Exception as exc:  # the lock, or recording the failure, failed: the lake could not be written
+        log.exception("could not record %s", source.paper_id)
+        report = PaperReport(source.paper_id, "failed", reason=PaperError(source.paper_id, "write_failed", describe_error(exc)).one_line)
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -186,7 +191,7 @@ def ingest_paper(source: PaperSource, meta: ArxivMetadata | PaperError | None, o
 def _record_failure(source: PaperSource, meta: object, exc: Exception, options: IngestOptions, ctx: IngestContext) -> PaperReport:
     if not isinstance(exc, PaperError):
         log.exception("unexpected error ingesting %s", source.paper_id)
-        exc = PaperError(source.paper_id, "internal_error", f"{type(exc).__name__}: {exc}")
+        exc = PaperError(source.paper_id, "internal_error", describe_error(exc))
     error = PaperError(source.paper_id, exc.reason, exc.detail)
     arxiv_meta = meta if isinstance(meta, ArxivMetadata) else None
     row = _paper_row(source, arxiv_meta, source.requested_version, options.config_json(ctx.settings))

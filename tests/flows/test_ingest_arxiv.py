@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+import secrets
 from pathlib import Path
 
 import duckdb
@@ -144,3 +146,26 @@ def test_openai_embeddings_when_configured_and_cached_across_runs(lake_env, open
     forced = ingest_arxiv([str(pdf)], force=True, return_state=True)
     assert forced.result()[0].status == "ok"
     assert openai_server.calls["embeddings"] == calls  # every vector came from the cache
+
+
+def test_an_embedding_api_error_that_echoes_the_key_leaks_it_nowhere(lake_env, openai_server, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    canary = f"sk-canary-{secrets.token_hex(16)}"
+    monkeypatch.setenv("PAPERLAKE_EMBED_MODEL", "text-embedding-3-small")
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", canary)
+    openai_server.fail_next(401, times=5, endpoint="embeddings", echo_authorization=True)
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(make_pdf(sample_pages(2), title="Leaky"))
+    state = ingest_arxiv([str(pdf)], return_state=True)
+    assert state.is_failed() and "embed_failed" in state.message
+    assert canary in str(openai_server.requests[0].headers)  # the key was really sent, and echoed
+    report = state.result(raise_on_failure=False)[0]
+    assert canary not in f"{state.message} {report}"
+    assert canary not in caplog.text
+    for path in lake_env.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+    with get_client(sync_client=True) as client:
+        for artifact in client.read_artifacts():
+            assert canary not in f"{artifact.data} {artifact.description}"

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from storage.catalog import connect
 from tests.pdfs import make_pdf, sample_pages
 
 PAPERLAKE = str(Path(sys.executable).with_name("paperlake"))
@@ -23,6 +24,18 @@ def test_no_route_to_arxiv_fails_in_seconds_naming_the_setting(tmp_path):
     assert time.monotonic() - started < 5
     assert result.returncode == 2
     assert "PAPERLAKE_ARXIV_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unreachable_arxiv_does_not_stop_local_pdfs(tmp_path, prefect_server):
+    pdf = tmp_path / "local.pdf"
+    pdf.write_bytes(make_pdf(sample_pages(2), title="Local"))
+    env = {"PAPERLAKE_ARXIV_URL": "http://127.0.0.1:9", "PAPERLAKE_DATA_DIR": str(tmp_path / "data"),
+           "PAPERLAKE_HTTP_MAX_ATTEMPTS": "1", "PREFECT_API_URL": prefect_server}  # fmt: skip
+    result = _run(["ingest", str(pdf), "2307.09288"], env)
+    assert result.returncode == 1
+    assert "warning" in result.stderr and "PAPERLAKE_ARXIV_URL" in result.stderr
+    status = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
+    assert sorted(status.values()) == ["failed", "ok"] and status["2307.09288"] == "failed"
 
 
 def test_openai_model_without_key_is_named_before_any_work(tmp_path):
@@ -70,3 +83,23 @@ def test_sql_imports_neither_prefect_nor_llama_index(tmp_path):
     env = {**os.environ, "PAPERLAKE_DATA_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
+
+
+def test_two_ingest_commands_at_once_leave_one_consistent_copy(tmp_path, arxiv_server, prefect_server):
+    for i in range(4):
+        arxiv_server.add_paper(f"2307.0928{i}", make_pdf(sample_pages(4 + i)), title=f"Paper {i}", authors=[])
+    env = {**os.environ, "PAPERLAKE_DATA_DIR": str(tmp_path / "data"), "PAPERLAKE_ARXIV_URL": arxiv_server.url,
+           "PAPERLAKE_ARXIV_DELAY": "0", "PREFECT_API_URL": prefect_server}  # fmt: skip
+    lists = [["2307.09280", "2307.09281", "2307.09282"], ["2307.09281", "2307.09282", "2307.09283"]]
+    runs = [subprocess.Popen([PAPERLAKE, "ingest", "--force", *ids], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for ids in lists]  # fmt: skip
+    outputs = [run.communicate(timeout=180) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    with connect(tmp_path / "data") as conn:
+        counts = conn.sql(
+            "SELECT (SELECT count(*) FROM papers WHERE status = 'ok'), "
+            "(SELECT count(*) - count(DISTINCT node_id) FROM nodes), "
+            "(SELECT count(*) FROM nodes FULL JOIN embeddings USING (node_id) "
+            " WHERE nodes.node_id IS NULL OR embeddings.node_id IS NULL)"
+        ).fetchone()
+    assert counts == (4, 0, 0)  # every paper once, no duplicate node, every node with its vector

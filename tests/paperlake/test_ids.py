@@ -27,7 +27,7 @@ PDF = b"%PDF-1.4\n% test\n%%EOF\n"
         ("1501.00001", "1501.00001", None),
         ("0704.0001", "0704.0001", None),
         ("hep-th/9901001", "hep-th/9901001", None),
-        ("math.GT/0309136v1", "math.GT/0309136", "v1"),
+        ("math.GT/0309136v1", "math/0309136", "v1"),  # the subject class is not part of the id
         ("cond-mat/0101001v12", "cond-mat/0101001", "v12"),
     ],
 )
@@ -166,3 +166,8 @@ def test_file_stem_rejects_non_ids(bad: str) -> None:
 def test_stem_rejects_non_stems(bad: str) -> None:
     with pytest.raises(ValueError):
         paper_id_from_stem(bad)
+
+
+def test_an_old_style_id_with_and_without_subject_class_is_one_paper():
+    sources, errors = resolve_refs(["math.GT/0309136", "math/0309136v2"])
+    assert errors == [] and [s.paper_id for s in sources] == ["math/0309136"]

@@ -84,3 +84,21 @@ def test_refresh_gives_up_quietly_while_a_user_holds_the_catalog(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_reader_holding_the_catalog_does_not_hide_tables_that_appear_later(tmp_path):
+    assert refresh_catalog(tmp_path)  # an empty lake: every view exists already
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(tmp_path / CATALOG_FILE)!r}, read_only=True); print('held', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        _lake_with_one_paper(tmp_path)  # the first nodes and embeddings files
+        assert refresh_catalog(tmp_path, wait_s=1)  # nothing to rewrite
+    finally:
+        holder.kill()
+        holder.wait()
+    with duckdb.connect(str(tmp_path / CATALOG_FILE), read_only=True) as conn:
+        assert conn.sql("SELECT count(*) FROM nodes JOIN embeddings USING (node_id)").fetchone() == (2,)
+        assert conn.sql("SELECT count(*) FROM papers").fetchone() == (1,)

@@ -66,3 +66,21 @@ def test_node_ids_are_deterministic_and_unique():
     assert first[0].node_id.startswith("hep-th/9901001:parent:1024:0:")
     changed = build_nodes("hep-th/9901001", [pages[0] + " A new sentence.", *pages[1:]], ChunkingOptions())
     assert changed[0].node_id != first[0].node_id  # the text hash is part of the id
+
+
+def test_nodes_from_a_pdf_match_its_known_text_exactly(tmp_path):
+    from tasks.chunk import parse_and_chunk
+    from tests.pdfs import make_pdf
+
+    pages = ["\n".join(f"Page {p} line {i} explains how parent chunks keep their pages." for i in range(12)) for p in range(1, 5)]
+    path = tmp_path / "known.pdf"
+    path.write_bytes(make_pdf(pages))
+    options = ChunkingOptions(parent_chunk_size=200, child_chunk_sizes=(64,), child_chunk_overlap=10)
+    parsed, nodes = parse_and_chunk(path, "2307.09288", "pypdfium2", 50, options)
+    assert parsed.pages == pages  # the PDF gives back exactly the text drawn
+    assert nodes == build_nodes("2307.09288", pages, options)
+    parents = [n for n in nodes if n.kind == "parent"]
+    assert len(parents) > 2 and parents[0].text.startswith("Page 1 line 0 ") and parents[-1].text.endswith("keep their pages.")
+    for node in nodes:  # each node's span is exactly the pages whose text it contains
+        expected = [p for p in range(1, 5) if f"Page {p} line" in node.text]
+        assert (node.page_start, node.page_end) == (expected[0], expected[-1]), node.node_id
