@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -69,36 +71,33 @@ def test_refresh_adds_views_when_a_table_gets_its_first_file(tmp_path):
         assert conn.sql("SELECT count(*) FROM embeddings").fetchone() == (2,)
 
 
-def test_refresh_gives_up_quietly_while_a_user_holds_the_catalog(tmp_path):
-    _lake_with_one_paper(tmp_path)
-    refresh_catalog(tmp_path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(tmp_path / CATALOG_FILE)!r}); print('held', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+@contextmanager
+def _held(catalog: Path, read_only: bool) -> Iterator[None]:
+    """Another process holding the catalog open, as a user's DuckDB shell would."""
+    script = f"import duckdb,time; c=duckdb.connect({str(catalog)!r}, read_only={read_only}); print('held', flush=True); time.sleep(30)"
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        moved = tmp_path.parent / (tmp_path.name + "-moved")
-        tmp_path.rename(moved)
-        assert refresh_catalog(moved, wait_s=0.5) is False
+        yield
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_refresh_gives_up_quietly_while_a_user_holds_the_catalog(tmp_path):
+    _lake_with_one_paper(tmp_path)
+    refresh_catalog(tmp_path)
+    with _held(tmp_path / CATALOG_FILE, read_only=False):
+        moved = tmp_path.parent / (tmp_path.name + "-moved")
+        tmp_path.rename(moved)
+        assert refresh_catalog(moved, wait_s=0.5) is False
 
 
 def test_a_reader_holding_the_catalog_does_not_hide_tables_that_appear_later(tmp_path):
     assert refresh_catalog(tmp_path)  # an empty lake: every view exists already
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(tmp_path / CATALOG_FILE)!r}, read_only=True); print('held', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with _held(tmp_path / CATALOG_FILE, read_only=True):
         _lake_with_one_paper(tmp_path)  # the first nodes and embeddings files
         assert refresh_catalog(tmp_path, wait_s=1)  # nothing to rewrite
-    finally:
-        holder.kill()
-        holder.wait()
     with duckdb.connect(str(tmp_path / CATALOG_FILE), read_only=True) as conn:
         assert conn.sql("SELECT count(*) FROM nodes JOIN embeddings USING (node_id)").fetchone() == (2,)
         assert conn.sql("SELECT count(*) FROM papers").fetchone() == (1,)
