@@ -2,8 +2,8 @@
 
 Every request, including each retry and redirect hop, waits its turn on one `RequestSpacer` per
 host, shared by all threads of the process, so a run honours arXiv's "one request every few
-seconds" whatever the number of workers. Retries come from `paperlake.retrying` only (the
-Prefect tasks at the bottom have none of their own).
+seconds" whatever the number of workers. Retries come from `paperlake.retrying` only, never
+from Prefect. Prefect-free: the per-paper task in `tasks/ingest.py` wraps it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from paperlake.errors import PaperError, PaperlakeError
 from paperlake.ids import match_arxiv_id, printable_ref
@@ -314,17 +312,3 @@ def _write_atomically(dest: Path, chunks: Iterator[bytes]) -> tuple[str, int]:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return digest.hexdigest(), size
-
-
-@task(name="fetch-arxiv-metadata", cache_policy=NO_CACHE)
-def fetch_metadata_task(settings: Settings, paper_ids: list[str]) -> dict[str, ArxivMetadata]:
-    """Metadata for the ids arXiv knows; raises ArxivApiError when the API itself fails."""
-    with ArxivClient.from_settings(settings) as client:
-        return client.fetch_metadata(paper_ids)
-
-
-@task(name="download-arxiv-pdf", cache_policy=NO_CACHE)
-def download_pdf_task(settings: Settings, paper_id: str, version: str | None, dest: Path) -> tuple[str, int]:
-    """(sha256, size) of the PDF written at `dest`; PaperError when it cannot be."""
-    with ArxivClient.from_settings(settings) as client:
-        return client.download_pdf(paper_id, version, dest)

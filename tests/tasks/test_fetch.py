@@ -10,13 +10,10 @@ import httpx
 import pytest
 
 from paperlake.errors import PaperError
-from paperlake.settings import Settings
 from tasks.fetch import (
     ArxivApiError,
     ArxivClient,
     RequestSpacer,
-    download_pdf_task,
-    fetch_metadata_task,
     parse_atom_feed,
     spacer_for,
 )
@@ -307,13 +304,7 @@ def test_spacer_alone() -> None:
     assert slots[1] - slots[0] >= 0.05 - 1e-9 and slots[2] - slots[1] >= 0.05 - 1e-9  # float rounding
 
 
-# --- tasks and the real corpus -------------------------------------------------------------------
-
-
-def test_task_wrappers(server: ArxivStandIn, tmp_path: Path) -> None:
-    settings = Settings(arxiv_url=server.url, arxiv_delay=0, data_dir=tmp_path, http_max_attempts=1)
-    assert fetch_metadata_task.fn(settings, ["2307.09288"])["2307.09288"].version == "v2"
-    assert download_pdf_task.fn(settings, "2307.09288", "v1", tmp_path / "p.pdf")[1] == len(PDF_V1)
+# --- the real corpus -------------------------------------------------------------------
 
 
 @pytest.mark.corpus
