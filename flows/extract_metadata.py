@@ -22,7 +22,7 @@ def extract_metadata(paper_ids: list[str] | None = None) -> State:
     """
     settings = load_settings()
     settings.check_providers(llm=True)
-    install_log_redaction(settings)
+    install_log_redaction(settings.secret_values())
     passages, reports = collect_passages_task(settings, paper_ids)
     run = extract_passages_task(passages, settings)
     grouped = records_by_paper(run.records)

@@ -31,7 +31,7 @@ def ingest_arxiv(
     """
     settings = load_settings()
     settings.check_providers(llm=extract)
-    install_log_redaction(settings)
+    install_log_redaction(settings.secret_values())
     chunking = ChunkingOptions(parent_chunk_size, tuple(child_chunk_sizes), child_chunk_overlap)
     options = IngestOptions(chunking=chunking, force=force)
     sources, invalid = resolve_refs(arxiv_ids)

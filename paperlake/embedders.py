@@ -84,7 +84,7 @@ class OpenAIEmbedder:
         from paperlake.redact import install_log_redaction
         from paperlake.retrying import retrying
 
-        install_log_redaction(settings)
+        install_log_redaction(settings.secret_values())
         self.model = settings.embed_model
         base_url = settings.openai_base_url
         self.cache_scope = f"{self.model}@{base_url}" if base_url else self.model

@@ -15,11 +15,11 @@ How a ref is read (in this order):
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 from paperlake.errors import PaperError
+from paperlake.files import file_sha256
 from paperlake.models import PaperSource
 
 # [0-9], never \d: \d also matches Arabic-Indic and other Unicode digits.
@@ -66,8 +66,7 @@ def canonical_id(paper_id: str) -> str:
 
 def local_pdf_source(path: Path) -> PaperSource:
     """A local PDF named by the first 12 hex digits of the sha256 of its bytes."""
-    with path.open("rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    digest = file_sha256(path)
     return PaperSource(paper_id=f"local-{digest[:12]}", source="local", path=path.resolve())
 
 

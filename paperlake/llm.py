@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from paperlake.errors import PaperlakeError
-from paperlake.prompts import (  # ExtractionFailed and parse_extraction are part of this module's interface
-    DEFAULT_PROMPTS,
+from paperlake.llm_base import (  # re-exported: this module is where callers find the LLM's interface
     ExtractionFailed,
-    PromptSet,
-    parse_extraction,
+    ExtractionOutput,
+    LLMRequestError,
+    MetadataLLM,
 )
+from paperlake.prompts import DEFAULT_PROMPTS, PromptSet, parse_extraction
 from paperlake.redact import install_log_redaction, one_line
 from paperlake.settings import Settings
 
@@ -37,44 +35,6 @@ if TYPE_CHECKING:
 # Context window assumed for model names llama-index does not know (vLLM/Ollama models, new releases).
 UNKNOWN_MODEL_CONTEXT_WINDOW = 32_768
 MAX_OUTPUT_TOKENS = 1024
-
-
-@dataclass(frozen=True)
-class ExtractionOutput:
-    summary: str
-    questions: list[str]
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-class LLMRequestError(PaperlakeError):
-    """The server answered with an HTTP error. Redacted; keeps what the retry policy reads.
-
-    The SDK's own exception quotes the response body, which may echo the API key, and holds
-    the request with its Authorization header; neither leaves this module.
-    """
-
-    def __init__(self, status_code: int, message: str, headers: Mapping[str, str]) -> None:
-        self.status_code = status_code
-        self.response = _ResponseHead(status_code, dict(headers))
-        super().__init__(one_line(f"HTTP {status_code}: {message}"))
-
-
-@dataclass(frozen=True)
-class _ResponseHead:
-    status_code: int
-    headers: dict[str, str]  # lower-case names: retry-after, retry-after-ms
-
-
-class MetadataLLM(Protocol):
-    model: str  # stored with every row: who wrote the summary
-    prompt_version: str  # with `model`, the cache namespace
-
-    async def extract(self, passage: str) -> ExtractionOutput: ...
-
-    async def aclose(self) -> None:
-        """Release connections opened in the running event loop."""
-        ...
 
 
 # ---- OpenAI and compatible servers -----------------------------------------------------------
@@ -110,7 +70,7 @@ class OpenAIMetadataLLM:
         self.prompts = prompts
         self.prompt_version = prompts.version
         self._api_key = settings.require_openai_key(f"PAPERLAKE_LLM_MODEL={settings.llm_model}")
-        install_log_redaction(settings)
+        install_log_redaction(settings.secret_values())
         self._client_class = _openai_class()  # imports llama-index now, not inside the first timed request
         self._base_url = settings.openai_base_url
         # Another server may serve another model under the same name: its answers are not ours.

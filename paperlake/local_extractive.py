@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from paperlake.llm import ExtractionOutput
+from paperlake.llm_base import ExtractionOutput
 from paperlake.prompts import LOCAL_PROMPT_VERSION, ExtractionFailed, local_questions
 from paperlake.settings import LOCAL_LLM_MODELS
 

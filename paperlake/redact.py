@@ -12,10 +12,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from paperlake.settings import Settings
+from typing import Any
 
 REDACTED = "[redacted]"
 # OpenAI-style keys (sk-..., sk-proj-..., masked forms like sk-abc***xyz).
@@ -76,10 +73,11 @@ class _RedactingFactory:
         return record
 
 
-def install_log_redaction(settings: Settings | None = None, secrets: Iterable[str | None] = ()) -> None:
-    """Scrub every log record created from now on. Idempotent; later calls only add secrets."""
-    key = settings.openai_api_key.get_secret_value() if settings and settings.openai_api_key else None
+def install_log_redaction(secrets: Iterable[str | None] = ()) -> None:
+    """Scrub every log record created from now on. Idempotent; later calls only add secrets.
+
+    Pass `settings.secret_values()`: this module knows no settings, so nothing imports in a circle."""
     with _install_lock:
-        _secrets.update(_usable([key, *secrets]))
+        _secrets.update(_usable(secrets))
         if not isinstance(logging.getLogRecordFactory(), _RedactingFactory):
             logging.setLogRecordFactory(_RedactingFactory(logging.getLogRecordFactory()))

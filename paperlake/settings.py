@@ -84,6 +84,10 @@ class Settings(BaseSettings):
         if llm and not self.llm_is_local:
             self.require_openai_key(f"PAPERLAKE_LLM_MODEL={self.llm_model}")
 
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, for log redaction."""
+        return [key.get_secret_value() for key in (self.openai_api_key,) if key is not None]
+
     @property
     def max_pdf_bytes(self) -> int:
         return int(self.max_pdf_mb * 1024 * 1024)

@@ -9,9 +9,6 @@ from Prefect. Prefect-free: the per-paper task in `tasks/ingest.py` wraps it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
-import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -24,7 +21,8 @@ from typing import TypeVar
 import httpx
 
 from paperlake.errors import PaperError, PaperlakeError
-from paperlake.ids import match_arxiv_id, printable_ref
+from paperlake.files import write_atomically
+from paperlake.ids import canonical_id, match_arxiv_id, printable_ref
 from paperlake.models import ArxivMetadata
 from paperlake.retrying import describe_exception, retrying
 from paperlake.settings import Settings
@@ -91,12 +89,6 @@ def _timestamp(text: str) -> datetime | None:
         return None
 
 
-def _without_subject_class(paper_id: str) -> str:
-    # arXiv answers `math.GT/0309136` as `math/0309136`: match both spellings to the request.
-    archive, slash, number = paper_id.partition("/")
-    return f"{archive.split('.')[0]}/{number}" if slash else paper_id
-
-
 def parse_atom_entry(entry: ET.Element) -> ArxivMetadata | None:
     """One `<entry>` of the feed; None for arXiv's "Error" entries and anything unreadable."""
     entry_url = _text(entry, f"{_ATOM}id")
@@ -118,11 +110,12 @@ def parse_atom_entry(entry: ET.Element) -> ArxivMetadata | None:
 
 def parse_atom_feed(xml_bytes: bytes, requested: list[str]) -> dict[str, ArxivMetadata]:
     """Entries of an API answer keyed by the requested id they answer; unknown ids are absent."""
-    wanted = {_without_subject_class(pid): pid for pid in requested}
+    # arXiv answers `math.GT/0309136` as `math/0309136`: match both spellings to the request.
+    wanted = {canonical_id(pid): pid for pid in requested}
     found: dict[str, ArxivMetadata] = {}
     for entry in ET.fromstring(xml_bytes).iter(f"{_ATOM}entry"):
         meta = parse_atom_entry(entry)
-        asked_as = wanted.get(_without_subject_class(meta.paper_id)) if meta else None
+        asked_as = wanted.get(canonical_id(meta.paper_id)) if meta else None
         if meta is not None and asked_as is not None:
             found[asked_as] = dataclasses.replace(meta, paper_id=asked_as)
     return found
@@ -259,7 +252,7 @@ class ArxivClient:
             declared = response.headers.get("Content-Length", "")
             if declared.isascii() and declared.isdigit() and int(declared) > self.max_pdf_bytes:
                 raise PaperError(paper_id, "too_large", f"{int(declared)} bytes, limit {self.max_pdf_bytes}")
-            return _write_atomically(dest, self._checked_chunks(paper_id, url, response))
+            return write_atomically(dest, self._checked_chunks(paper_id, url, response))
 
     def _checked_chunks(self, paper_id: str, url: str, response: httpx.Response) -> Iterator[bytes]:
         """The body, stopping at once past the size limit or when it does not start like a PDF."""
@@ -279,36 +272,3 @@ class ArxivClient:
 
 def _content_type(response: httpx.Response) -> str:
     return response.headers.get("Content-Type", "no Content-Type").split(";")[0] + ", not a PDF"
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; best effort where directories cannot be opened.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(dest: Path, chunks: Iterator[bytes]) -> tuple[str, int]:
-    """Stream into a temp file beside `dest` (not named *.pdf), fsync, rename; nothing left on failure."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    digest, size = hashlib.sha256(), 0
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                tmp.write(chunk)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, dest)
-        _fsync_dir(dest.parent)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return digest.hexdigest(), size

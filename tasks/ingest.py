@@ -6,7 +6,6 @@ one paper becomes a `failed` row naming the reason; it never reaches the other p
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -21,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from paperlake.embedders import Embedder, make_embedder
 from paperlake.errors import PaperError
+from paperlake.files import file_sha256
 from paperlake.models import ArxivMetadata, Node, PaperReport, PaperSource, ParsedPdf
 from paperlake.redact import describe_error
 from paperlake.settings import Settings
@@ -85,26 +85,18 @@ def lookup_metadata(settings: Settings, sources: list[PaperSource]) -> dict[str,
     return {pid: found.get(pid) or PaperError(pid, missing.reason, missing.detail) for pid in ids}
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _obtain_pdf(source: PaperSource, version: str | None, ctx: IngestContext, force: bool) -> tuple[Path, str]:
     if source.source == "local":
         assert source.path is not None
         if source.path.stat().st_size > ctx.settings.max_pdf_bytes:
             raise PaperError(source.paper_id, "too_large", f"{source.path.name} is over PAPERLAKE_MAX_PDF_MB")
-        return source.path, _file_sha256(source.path)
+        return source.path, file_sha256(source.path)
     dest = ctx.lake.pdf_path(source.paper_id, version)
     if force or not dest.exists():  # files appear only whole (atomic rename), so existing means complete
         with ctx.arxiv_client() as client:
             sha, _ = client.download_pdf(source.paper_id, version, dest)
         return dest, sha
-    return dest, _file_sha256(dest)
+    return dest, file_sha256(dest)
 
 
 def _paper_row(source: PaperSource, meta: ArxivMetadata | None, version: str | None, config: str) -> dict:

@@ -41,8 +41,8 @@ def test_one_line_and_describe_error_are_single_redacted_lines() -> None:
 @pytest.mark.usefixtures("restore_record_factory")
 def test_installed_redaction_scrubs_message_args_and_traceback(caplog: pytest.LogCaptureFixture) -> None:
     settings = Settings(OPENAI_API_KEY="plain-secret-without-prefix")
-    install_log_redaction(settings)
-    install_log_redaction(settings)  # idempotent: wrapped once
+    install_log_redaction(settings.secret_values())
+    install_log_redaction(settings.secret_values())  # idempotent: wrapped once
     factory = logging.getLogRecordFactory()
     assert getattr(factory, "inner", None) is not None and not hasattr(factory.inner, "inner")
 

@@ -77,7 +77,7 @@ def test_ingest_prints_a_summary_exits_1_on_failure_and_sql_reads_the_lake(tmp_p
 
 def test_sql_imports_neither_prefect_nor_llama_index(tmp_path):
     script = (
-        "import sys; from paperlake.cli import main; main(['sql', 'SELECT count(*) FROM nodes']);"
+        "import sys; from cli.main import main; main(['sql', 'SELECT count(*) FROM nodes']);"
         "heavy = [m for m in ('prefect', 'llama_index.core') if m in sys.modules]; print('HEAVY', heavy)"
     )
     env = {**os.environ, "PAPERLAKE_DATA_DIR": str(tmp_path)}

@@ -1,0 +1,44 @@
+"""What several commands share: Prefect's quiet mode, the progress bar, plain-text tables."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+
+def quiet_prefect() -> None:
+    """The CLI shows its own progress bar and summary; Prefect's INFO lines would tear the bar."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
+
+
+def progress_bar() -> Callable[[str, int, int, str], None]:
+    """A listener for `paperlake.progress`: one tqdm bar per stage, on stderr."""
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def listener(stage: str, done: int, total: int, label: str) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="paper" if stage == "ingest" else "parent", file=sys.stderr)
+        bar.n = done
+        bar.set_postfix_str(label, refresh=False)
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return listener
+
+
+def print_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> None:
+    """Left-aligned columns, a header line, one line per row; nothing for no rows."""
+    if not rows:
+        return
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
