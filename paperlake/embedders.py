@@ -25,7 +25,11 @@ class Embedder(Protocol):
     request_size: int  # texts per `embed` call: one HTTP request for a remote model
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """One L2-normalised float32 row per text."""
+        """One L2-normalised float32 row per stored text (a passage, a node): the document side."""
+        ...
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """One L2-normalised float32 row per search query: the query side (models like e5 differ)."""
         ...
 
 
@@ -70,6 +74,9 @@ class WordLlamaEmbedder:
         restored[order] = vectors
         return _normalise(restored)
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embed(texts)  # static word vectors: a query is embedded like any text
+
 
 class OpenAIEmbedder:
     """OpenAI (or any OpenAI-compatible server) through llama-index-embeddings-openai.
@@ -106,6 +113,12 @@ class OpenAIEmbedder:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         vectors = self._retrying(self._client.get_text_embedding_batch, texts)
+        return _normalise(np.asarray(vectors, dtype=np.float32))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = [self._retrying(self._client.get_query_embedding, text) for text in texts]
         return _normalise(np.asarray(vectors, dtype=np.float32))
 
 
