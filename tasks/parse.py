@@ -53,21 +53,46 @@ PYPDF_LIMITS: dict[str, int] = {
 MIN_CHARS_PER_PAGE = 25
 MIN_CHARS_TOTAL = 100
 
+# The version of the text normalize_text makes. Part of papers.ingest_config, so papers whose text
+# changes re-ingest: change it with any change to normalisation (a rule below or TEXT_MAP).
+TEXT_VERSION = "nfc-1"
+
 _SOFT_HYPHEN_BREAK = re.compile(r"[\x02\ufffe\u00ad]\n?")  # pdfium's/Unicode's "word hyphenated here"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")  # C0/C1 except \t \n, noncharacters
 _LINE_END_HYPHEN = re.compile(r"([\w-]*[a-z])-\n([a-z]\w*)")  # "opti-\nmization"; compounds kept, see below
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
 _MANY_BLANK_LINES = re.compile(r"\n{4,}")  # 3+ blank lines
 
+# What the text needs beyond NFC, and nothing more. NFKC (used before) also made x² into x2, 10⁻³ into
+# 10−3 and ℝⁿ into Rn: a quoted formula would say something else. Chosen on the shared corpus, where
+# NFKC and NFC differ only on pypdf's fi/fl ligatures (pdfium expands them itself), on fullwidth ，
+# and ： in English prose typed on a Chinese keyboard (printed so, and so kept in LlamaIndex's own
+# reference contexts for that paper), and on the spacing diaeresis of LaTeX's \"o, which NFKC made a
+# space plus a combining mark. Of those only the ligatures are mapped; odd spaces are too (see below).
+TEXT_MAP: dict[int, str] = str.maketrans(
+    {
+        # Typographic ligatures: one glyph for several letters, so words would not match their spelling
+        # (nor join at a line-end hyphen). Expanded as NFKC does.
+        "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st",
+        # Every other Unicode space (Zs) is a plain space: pypdf passes a no-break space through where
+        # pdfium gives a space, and the splitter, the hyphen join and the trailing-space trim know " ".
+        **dict.fromkeys("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " "),
+    }
+)
+
 
 def normalize_text(raw: str) -> str:
-    """One normalisation for every engine; see the module tests for each case."""
+    """One normalisation for every engine; see the module tests for each case.
+
+    Unicode NFC (it composes accents and changes no meaning) plus TEXT_MAP, so that text can be quoted
+    as printed: superscripts, subscripts, math letters, minus signs, Greek and fullwidth forms stay.
+    """
     text = raw.replace("\r\n", "\n").replace("\r", "\n")
     # A soft-hyphen mark stands for a hyphen at a line break (pdfium drops the break itself); make it
     # one, so both engines' output goes through the same joining rule below.
     text = _SOFT_HYPHEN_BREAK.sub("-\n", text)
     text = _CONTROL.sub("", text)
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFC", text).translate(TEXT_MAP)  # before the join: "ef-\n\ufb01cient"
     text = _TRAILING_SPACE.sub("", text)
     text = _join_line_end_hyphens(text)
     text = _MANY_BLANK_LINES.sub("\n\n\n", text)

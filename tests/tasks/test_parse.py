@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
 
 from paperlake.errors import PaperError
-from tasks.parse import extract_pages, normalize_text, parse_pdf, run_parser
+from tasks.parse import TEXT_VERSION, extract_pages, normalize_text, parse_pdf, run_parser
 from tests.pdfs import (
     encrypt_pdf,
     make_bomb_pdf,
@@ -36,7 +38,19 @@ LEFTOVERS = ("\x00", "\x02", "\r", "\ufffe")
         ("GPT\x02\r\n4 is here", "GPT-\n4 is here"),  # not a word split: the hyphen and break stay
         ("\x00\x00Title\x00 words", "Title words"),
         ("bell\x07 and c1\x85 gone\tkept", "bell and c1 gone\tkept"),
-        ("e\ufb03cient \ufb01ne", "efficient fine"),  # NFKC ligatures
+        ("e\ufb03cient \ufb01ne", "efficient fine"),  # typographic ligatures expanded
+        ("\ufb00 \ufb01 \ufb02 \ufb03 \ufb04 \ufb05 \ufb06", "ff fi fl ffi ffl st st"),
+        ("ef-\n\ufb01cient", "efficient"),  # expanded before the line-end join, which needs letters
+        # Meaning kept, where NFKC gave x2, 10−3, Rn, 1⁄2, μm, a1, and a space plus a combining mark.
+        ("x\u00b2", "x\u00b2"),
+        ("10\u207b\u00b3", "10\u207b\u00b3"),
+        ("\u211d\u207f", "\u211d\u207f"),
+        ("x\u2081 \u2264 \u03b1 \u2212 \u03b2, \u00bd \u00b5m, \u2460, a\u00b9", "x\u2081 \u2264 \u03b1 \u2212 \u03b2, \u00bd \u00b5m, \u2460, a\u00b9"),
+        ("technologies\uff0c focusing", "technologies\uff0c focusing"),  # fullwidth, as printed (corpus)
+        ("Lo\u00a8\u0131c", "Lo\u00a8\u0131c"),  # LaTeX's \"{\i} as extracted
+        ("cafe\u0301 \u212b", "caf\u00e9 \u00c5"),  # NFC composes accents
+        ("5\u00a0GB,\u2009thin\u202fnarrow\u3000wide", "5 GB, thin narrow wide"),  # odd spaces
+        ("trailing no-break\u00a0\u00a0\nnext", "trailing no-break\nnext"),
         ("opti-\nmization", "optimization"),
         ("state-of-the-art stays", "state-of-the-art stays"),
         ("state-of-the-\nart", "state-of-the-art"),  # broken at one of its own hyphens
@@ -49,6 +63,26 @@ LEFTOVERS = ("\x00", "\x02", "\r", "\ufffe")
 )
 def test_normalize_text(raw: str, expected: str) -> None:
     assert normalize_text(raw) == expected
+
+
+# What each TEXT_VERSION makes of a fixed sample. A failure here means normalisation changed: give
+# TEXT_VERSION a new value (so papers re-ingest) and add its digest here.
+TEXT_SAMPLE = "e\ufb03-\ncient x\u00b2 \u211d\u207f 10\u207b\u00b3 cafe\u0301\u00a0\uff0c\x02\r\nopti-\nmization\x00  \n\n\n\n\nend"
+TEXT_DIGESTS = {"nfc-1": "4556acd800a5f380"}
+
+
+def test_text_version_names_the_normalisation() -> None:
+    digest = hashlib.sha256(normalize_text(TEXT_SAMPLE).encode()).hexdigest()[:16]
+    assert TEXT_DIGESTS.get(TEXT_VERSION) == digest, f"normalisation changed: bump TEXT_VERSION ({digest})"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_both_engines_keep_what_the_pdf_prints(tmp_path: Path, engine: str) -> None:
+    drawn = "x\u00b2 + y\u00b3 = 10\u00b9 \u00b5m, \u00bd cup, na\u00efve, 5\u00a0GB of text in a line"
+    path = write_pdf(tmp_path / "p.pdf", make_pdf([drawn, *sample_pages(1)]))
+    parsed = extract_pages(path, engine=engine, max_pages=10)
+    # pdfium gives a no-break space as a space, pypdf as it is: the map makes both a space.
+    assert parsed.pages[0] == drawn.replace("\u00a0", " ")
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -185,3 +219,17 @@ def test_corpus_broken_font_loses_its_nuls(engine: str) -> None:
     text = "\n".join(parsed.pages)
     assert parsed.n_pages == 4 and parsed.n_chars > 5000
     assert "\x00" not in text and "Open Foundation and Fine-Tuned Chat Models" in text
+
+
+@needs_corpus
+@pytest.mark.corpus
+@pytest.mark.parametrize("engine", ENGINES)
+def test_corpus_text_differs_from_nfkc_only_where_meant(engine: str) -> None:
+    """The evidence behind TEXT_MAP: after it, what NFKC would still change in the corpus is only
+    fullwidth punctuation typed in English prose and LaTeX's spacing diaeresis, both kept as printed."""
+    kept: set[str] = set()
+    for path in sorted(CORPUS.glob("*/*.pdf")):
+        if path.name != "scanned_no_text_layer.pdf":
+            text = "\n".join(extract_pages(path, engine=engine, max_pages=600).pages)
+            kept |= {char for char in text if unicodedata.normalize("NFKC", char) != char}
+    assert kept == {"\uff0c", "\uff1a", "\u00a8"}
