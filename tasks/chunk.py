@@ -4,11 +4,18 @@ As in the LlamaIndex recursive-retriever notebook: the pages are joined into one
 `SentenceSplitter(chunk_size=1024)` cuts parents, and each parent is cut again at 128,
 256 and 512 tokens (overlap 20) into children. Unlike the notebook, every node keeps the
 pages it came from and an id that a re-run reproduces exactly.
+
+Page spans come from the splitter's own decisions, not from searching the text for each chunk: a
+search puts a chunk of repeated text (a table of identical rows, a prompt shown twice) on an earlier
+copy, and so on the wrong page. `split_with_spans` runs the splitter's merge on numbered stand-ins
+that carry the real token counts, which yields the same chunks together with where each one lies.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +24,9 @@ from paperlake.models import Node, ParsedPdf, make_node_id, sha256_text
 from tasks.parse import PARSER_PRELOAD, extract_pages
 
 PAGE_SEPARATOR = "\n\n"
+Span = tuple[int, int]  # [start, end) character offsets
+log = logging.getLogger(__name__)
+_MARK = re.compile(r"\x00(\d+)\x00")  # a numbered stand-in for one split, see split_with_spans
 
 
 @dataclass(frozen=True)
@@ -44,17 +54,78 @@ def join_pages(pages: list[str]) -> tuple[str, list[int]]:
     return PAGE_SEPARATOR.join(pages), starts
 
 
-def locate_chunks(text: str, chunks: list[str]) -> list[tuple[int, int]]:
-    """Character span of each chunk in `text`. Chunks come in order and may overlap."""
-    spans, cursor = [], 0
+def split_with_spans(text: str, chunk_size: int, chunk_overlap: int | None, *, where: str) -> tuple[list[str], list[Span]]:
+    """The splitter's non-blank chunks of `text` (as `split_text` gives them) and the span of each in it.
+
+    The splitter cuts the text into pieces that tile it exactly, then merges runs of them into chunks
+    deciding by token counts alone. Merging numbered stand-ins with the same counts tells which run of
+    pieces each chunk is. `_split`, `_merge` and `_Split` are llama-index-core's private names (pinned in
+    requirements.lock); the chunk tests compare the result with `split_text` on the corpus. Should a
+    release stop tiling the text, chunks are searched for instead (`locate_chunks`), with a warning.
+    """
+    from llama_index.core.node_parser.text.sentence import _Split
+
+    splitter = _splitter(chunk_size, chunk_overlap)
+    pieces = splitter._split(text, chunk_size)
+    bounds = [0]
+    for piece in pieces:
+        bounds.append(bounds[-1] + len(piece.text))
+    if "".join(piece.text for piece in pieces) != text:
+        log.warning("%s: the text splitter changed the text; locating its chunks by search", where)
+        chunks = [chunk for chunk in splitter.split_text(text) if chunk.strip()]
+        return chunks, locate_chunks(text, chunks, where=where)
+    stand_ins = [_Split(f"\x00{i}\x00", is_sentence=p.is_sentence, token_size=p.token_size) for i, p in enumerate(pieces)]
+    chunks, spans = [], []
+    for merged in splitter._merge(stand_ins, chunk_size):
+        numbers = [int(number) for number in _MARK.findall(merged)]
+        start, end = bounds[numbers[0]], bounds[numbers[-1] + 1]
+        raw = text[start:end]
+        if raw.strip():  # the splitter strips each chunk and drops blank ones
+            lead = len(raw) - len(raw.lstrip())
+            chunks.append(raw.strip())
+            spans.append((start + lead, start + lead + len(chunks[-1])))
+    return chunks, spans
+
+
+def locate_chunks(text: str, chunks: list[str], *, where: str = "text") -> list[Span]:
+    """Character span of each chunk in `text`, by search (only when the splitter's own spans are not to
+    be had, see split_with_spans). Chunks come in order and may overlap.
+
+    Each chunk starts after the previous one's start and ends at or after its end. A chunk is found as
+    it is, or else with its whitespace changed or dropped; one found in neither way is logged and gets
+    the widest span it can have: from the previous found chunk's start to the next found chunk's end.
+    """
+    found: list[Span | None] = []
+    start_floor, end_floor = 0, 0
     for chunk in chunks:
-        start = text.find(chunk, cursor)
-        if start < 0:  # the splitter may drop a stray character; anchor on the chunk's head
-            start = text.find(chunk[:40], cursor)
-        if start < 0:
-            start = cursor
-        spans.append((start, start + len(chunk)))
-        cursor = start + 1
+        span = _find_chunk(text, chunk, start_floor, end_floor)
+        found.append(span)
+        if span is not None:
+            start_floor, end_floor = span[0] + 1, span[1]
+    return _widen_unfound(found, len(text), where)
+
+
+def _find_chunk(text: str, chunk: str, start_floor: int, end_floor: int) -> Span | None:
+    start = text.find(chunk, max(start_floor, end_floor - len(chunk)))
+    if start >= 0:
+        return start, start + len(chunk)
+    visible = "".join(chunk.split())  # whitespace anywhere may have been changed, collapsed or dropped
+    match = re.compile(r"\s*+".join(map(re.escape, visible))).search(text, start_floor) if visible else None
+    return match.span() if match else None
+
+
+def _widen_unfound(found: list[Span | None], text_length: int, where: str) -> list[Span]:
+    spans = []
+    for index, span in enumerate(found):
+        if span is None:
+            before = [s[0] for s in found[:index] if s is not None]
+            after = [s[1] for s in found[index + 1 :] if s is not None]
+            span = (before[-1] if before else 0, after[0] if after else text_length)
+            log.warning(
+                "%s: chunk %d of %d not found in the text; its span is widened to characters %d-%d",
+                where, index, len(found), *span,
+            )
+        spans.append(span)
     return spans
 
 
@@ -81,19 +152,24 @@ def _node(paper_id: str, kind: str, size: int, position: int, text: str, pages: 
 def build_nodes(paper_id: str, pages: list[str], options: ChunkingOptions) -> list[Node]:
     """Parents in reading order, each followed by its children (by size, then position)."""
     text, page_starts = join_pages(pages)
-    parent_texts = [t for t in _splitter(options.parent_chunk_size, None).split_text(text) if t.strip()]
+
+    def page_span(start: int, end: int) -> tuple[int, int]:
+        return _page_of(page_starts, start), _page_of(page_starts, max(start, end - 1))
+
+    size = options.parent_chunk_size
+    parents = split_with_spans(text, size, None, where=f"paper {paper_id}: parents (size {size})")
     child_counts = dict.fromkeys(options.child_chunk_sizes, 0)
     nodes: list[Node] = []
-    for position, (ptext, (pstart, pend)) in enumerate(zip(parent_texts, locate_chunks(text, parent_texts), strict=True)):
-        page_span = (_page_of(page_starts, pstart), _page_of(page_starts, max(pstart, pend - 1)))
-        parent = _node(paper_id, "parent", options.parent_chunk_size, position, ptext, page_span, None)
+    for position, (ptext, (pstart, pend)) in enumerate(zip(*parents, strict=True)):
+        parent = _node(paper_id, "parent", size, position, ptext, page_span(pstart, pend), None)
         nodes.append(parent)
-        for size in options.child_chunk_sizes:
-            child_texts = [t for t in _splitter(size, options.child_chunk_overlap).split_text(ptext) if t.strip()]
-            for ctext, (cstart, cend) in zip(child_texts, locate_chunks(ptext, child_texts), strict=True):
-                span = (_page_of(page_starts, pstart + cstart), _page_of(page_starts, pstart + max(cstart, cend - 1)))
-                nodes.append(_node(paper_id, "child", size, child_counts[size], ctext, span, parent.node_id))
-                child_counts[size] += 1
+        for child_size in options.child_chunk_sizes:
+            where = f"paper {paper_id}: children (size {child_size}) of parent {position}"
+            children = split_with_spans(ptext, child_size, options.child_chunk_overlap, where=where)
+            for ctext, (cstart, cend) in zip(*children, strict=True):
+                span = page_span(pstart + cstart, pstart + cend)
+                nodes.append(_node(paper_id, "child", child_size, child_counts[child_size], ctext, span, parent.node_id))
+                child_counts[child_size] += 1
     return nodes
 
 

@@ -1,6 +1,17 @@
 from __future__ import annotations
 
-from tasks.chunk import ChunkingOptions, build_nodes, join_pages, locate_chunks
+import logging
+import random
+from bisect import bisect_right
+from pathlib import Path
+
+import pytest
+
+from tasks.chunk import ChunkingOptions, _splitter, build_nodes, join_pages, locate_chunks, split_with_spans
+from tasks.parse import extract_pages
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
 
 
 def _page(number: int, sentences: int) -> str:
@@ -18,6 +29,93 @@ def test_locate_chunks_handles_overlap_and_repeats():
     text = "one two three. one two three. four"
     chunks = ["one two three.", "three. one two three.", "four"]
     assert locate_chunks(text, chunks) == [(0, 14), (8, 29), (30, 34)]
+
+
+def _search_first_copy(text: str, chunks: list[str]) -> list[tuple[int, int]]:
+    """How spans were found before: the first copy of each chunk after the previous chunk's start."""
+    spans, cursor = [], 0
+    for chunk in chunks:
+        start = text.find(chunk, cursor)
+        spans.append((start, start + len(chunk)))
+        cursor = start + 1
+    return spans
+
+
+def _table_pages(seed: int | None) -> list[str]:
+    """A table of 80 rows over a page break: every row the same when `seed` is None, else random digits.
+    A digit is one token whichever it is, so the splitter cuts both tables at the same places."""
+    rng = random.Random(seed)
+    row = "| 0.0 | 0.2 | 0.4 | 0.6 | 0.8 | 1.0 |"
+    rows = [row if seed is None else "".join(str(rng.randrange(10)) if c.isdigit() else c for c in row) for _ in range(80)]
+    return ["Table 7: calibration bins.\n" + "\n".join(rows[:40]), "\n".join(rows[40:]) + "\nEnd of the table."]
+
+
+def test_repeated_rows_keep_their_own_pages():
+    """A search puts a chunk of repeated rows on an earlier copy, so on the wrong page. In the table of
+    random digits, cut at the same places, each chunk occurs once: a search finds it exactly, and
+    its pages are the ones the repeated table must get."""
+    options = ChunkingOptions(parent_chunk_size=256, child_chunk_sizes=(64,), child_chunk_overlap=20)
+    repeated, unique = build_nodes("p", _table_pages(None), options), build_nodes("p", _table_pages(1), options)
+    assert [len(n.text) for n in repeated] == [len(n.text) for n in unique]
+    unique_text = join_pages(_table_pages(1))[0]
+    assert all(unique_text.count(node.text) == 1 for node in unique)
+    truth = _searched_pages(_table_pages(1), unique)
+    assert truth == [(n.page_start, n.page_end) for n in unique]
+    assert [(n.page_start, n.page_end) for n in repeated] == truth
+    assert {(1, 1), (1, 2), (2, 2)} <= set(truth)
+    assert _searched_pages(_table_pages(None), repeated) != truth  # where the old search went wrong
+
+
+def _searched_pages(pages: list[str], nodes: list) -> list[tuple[int, int]]:
+    """Pages of each node as the old search placed it: parents in the text, children in their parent."""
+    text, page_starts = join_pages(pages)
+    parents = [n for n in nodes if n.kind == "parent"]
+    offsets = {}
+    for parent, (pstart, pend) in zip(parents, _search_first_copy(text, [p.text for p in parents]), strict=True):
+        offsets[parent.node_id] = (pstart, pend)
+        children = [n for n in nodes if n.parent_id == parent.node_id]
+        for child, (start, end) in zip(children, _search_first_copy(parent.text, [c.text for c in children]), strict=True):
+            offsets[child.node_id] = (pstart + start, pstart + end)
+    return [(bisect_right(page_starts, start), bisect_right(page_starts, end - 1)) for start, end in (offsets[n.node_id] for n in nodes)]
+
+
+def test_split_with_spans_gives_the_splitters_chunks_and_where_they_lie():
+    text = (
+        "Intro.  Two  spaces.\n\n\nA new paragraph, " + "with a long clause and more words, " * 60 + "ending here.\n"
+        + "\n".join(f"Line {i}: e.g., i.e., et al., ... ;; end" for i in range(50)) + "\n\n\n\n   \n\nTail."
+    )
+    for size, overlap in [(1024, None), (128, 20), (64, 10)]:
+        chunks, spans = split_with_spans(text, size, overlap, where="test")
+        assert chunks == [c for c in _splitter(size, overlap).split_text(text) if c.strip()]
+        assert [text[start:end] for start, end in spans] == chunks
+        assert len(chunks) > 1 or size == 1024
+
+
+def test_locate_chunks_finds_chunks_whose_whitespace_changed():
+    """A splitter that collapses or drops whitespace (none does today, see split_with_spans) used to
+    send such a chunk to the previous chunk's position: not even its first 40 characters were there."""
+    text = "Table 2:   Results on GLUE.\n\n\nModel    Accuracy\nBERT     84.6\n\n\nThe end.   Really."
+    chunks = ["Table 2: Results on GLUE.Model Accuracy", "Model Accuracy BERT 84.6", "The end. Really."]
+    assert text.find(chunks[0][:40]) < 0
+    spans = locate_chunks(text, chunks)
+    assert [text[s:e] for s, e in spans] == [
+        "Table 2:   Results on GLUE.\n\n\nModel    Accuracy",
+        "Model    Accuracy\nBERT     84.6",
+        "The end.   Really.",
+    ]
+
+
+def test_unlocatable_chunk_is_logged_and_spans_its_neighbours(caplog: pytest.LogCaptureFixture):
+    text = "One fish. Two fish. Red fish. Blue fish."
+    chunks = ["One fish.", "Tw0 fish. Red fish.", "Blue fish."]  # the middle one garbled
+    with caplog.at_level(logging.WARNING, logger="tasks.chunk"):
+        spans = locate_chunks(text, chunks, where="paper 2307.09288: children (size 128) of parent 3")
+    assert spans == [(0, 9), (0, len(text)), (30, 40)]
+    assert "Two fish. Red fish." in text[slice(*spans[1])]  # the real text lies inside the widened span
+    assert [r.getMessage() for r in caplog.records] == [
+        "paper 2307.09288: children (size 128) of parent 3: chunk 1 of 3 not found in the text;"
+        " its span is widened to characters 0-40"
+    ]
 
 
 def test_small_paper_is_one_parent_with_children_at_each_size():
@@ -84,3 +182,29 @@ def test_nodes_from_a_pdf_match_its_known_text_exactly(tmp_path):
     for node in nodes:  # each node's span is exactly the pages whose text it contains
         expected = [p for p in range(1, 5) if f"Page {p} line" in node.text]
         assert (node.page_start, node.page_end) == (expected[0], expected[-1]), node.node_id
+
+
+CORPUS_PDFS = ["arxiv/1810.04805.pdf", "arxiv/1907.11692.pdf", "arxiv/1910.01108.pdf", "arxiv/2401.02954.pdf",
+               "local/BlockchainSolana.pdf", "bad/broken_font_excerpt.pdf"]
+
+
+@needs_corpus
+@pytest.mark.corpus
+@pytest.mark.parametrize("engine", ["pypdfium2", "pypdf"])
+@pytest.mark.parametrize("name", CORPUS_PDFS)
+def test_corpus_nodes_lie_exactly_on_their_pages(name: str, engine: str, caplog: pytest.LogCaptureFixture):
+    pages = extract_pages(CORPUS / name, engine=engine, max_pages=600).pages
+    options = ChunkingOptions()
+    with caplog.at_level(logging.WARNING, logger="tasks.chunk"):
+        nodes = build_nodes("p", pages, options)
+    assert not caplog.records  # no chunk was searched for, none widened
+    text = join_pages(pages)[0]
+    parents = [n for n in nodes if n.kind == "parent"]
+    assert [p.text for p in parents] == [c for c in _splitter(1024, None).split_text(text) if c.strip()]
+    for node in nodes:  # the node's pages hold its text, and neither a page fewer at the start nor at the end
+        first, last = node.page_start - 1, node.page_end
+        assert node.text in "\n\n".join(pages[first:last]), node.node_id
+        if last - first > 1:
+            assert node.text not in "\n\n".join(pages[first + 1 : last]), node.node_id
+            assert node.text not in "\n\n".join(pages[first : last - 1]), node.node_id
+    assert {n.chunk_size for n in nodes if n.kind == "child"} == set(options.child_chunk_sizes)
