@@ -1,4 +1,5 @@
-"""Embedding models behind one small protocol: a local one shipped in a wheel, and OpenAI.
+"""Embedding models behind one small protocol: a local one shipped in a wheel, and any model on an
+OpenAI-compatible server (OpenAI, vLLM, Ollama, a local e5 server).
 
 Both return L2-normalised float32 rows, so a dot product is a cosine similarity and
 DuckDB's `list_cosine_similarity` agrees with numpy. Heavy imports happen on first use.
@@ -6,7 +7,7 @@ DuckDB's `list_cosine_similarity` agrees with numpy. Heavy imports happen on fir
 
 from __future__ import annotations
 
-import threading
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 class Embedder(Protocol):
     model: str
-    cache_scope: str  # what makes its vectors what they are: the model, and the server serving it
+    # What makes its `embed` vectors what they are: the model, the server serving it, the document prefix.
+    cache_scope: str
     request_size: int  # texts per `embed` call: one HTTP request for a remote model
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -31,6 +33,36 @@ class Embedder(Protocol):
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """One L2-normalised float32 row per search query: the query side (models like e5 differ)."""
         ...
+
+
+# Prefixes (query, document) that model families were trained with, from their model cards; first
+# match on the lower-cased name wins. Instruction-tuned variants want task instructions instead: no default.
+_FAMILY_PREFIXES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
+    (re.compile(pattern), query, document)
+    for pattern, query, document in (
+        (r"e5-mistral|e5-.*instruct", "", ""),
+        (r"(?:^|[/:_-])e5-", "query: ", "passage: "),
+        (r"nomic-embed-text", "search_query: ", "search_document: "),
+        (r"bge-(?:small|base|large)-en", "Represent this sentence for searching relevant passages: ", ""),
+        (r"bge-(?:small|base|large)-zh", "为这个句子生成表示以用于检索相关文章：", ""),
+    )
+)
+
+
+def default_prefixes(model: str) -> tuple[str, str]:
+    """The (query, document) prefixes a model's family was trained with; ("", "") when unknown."""
+    name = model.lower()
+    for pattern, query, document in _FAMILY_PREFIXES:
+        if pattern.search(name):
+            return query, document
+    return "", ""
+
+
+def embed_prefixes(settings: Settings) -> tuple[str, str]:
+    """(query, document) prefixes: explicit settings win (even ""), else the model family's defaults."""
+    query, document = default_prefixes(settings.embed_model)
+    explicit_query, explicit_document = settings.embed_query_prefix, settings.embed_document_prefix
+    return (query if explicit_query is None else explicit_query, document if explicit_document is None else explicit_document)
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
@@ -75,14 +107,16 @@ class WordLlamaEmbedder:
         return _normalise(restored)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self.embed(texts)  # static word vectors: a query is embedded like any text
+        # Static word vectors, no prefixes: a prefix's words would only shift every mean alike.
+        return self.embed(texts)
 
 
 class OpenAIEmbedder:
-    """OpenAI (or any OpenAI-compatible server) through llama-index-embeddings-openai.
+    """Any embedding model on an OpenAI-compatible server, through llama-index-embeddings-openai.
 
-    The SDK's and llama-index's own retries are switched off (`max_retries=0`): paperlake's
-    retry layer is the only one, so attempts do not multiply.
+    Queries and documents get their prefixes here and go through the same batch call, so a batch
+    of queries is one request. The SDK's and llama-index's own retries are switched off
+    (`max_retries=0`): paperlake's retry layer is the only one, so attempts do not multiply.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -93,11 +127,15 @@ class OpenAIEmbedder:
 
         install_log_redaction(settings.secret_values())
         self.model = settings.embed_model
+        self.query_prefix, self.document_prefix = embed_prefixes(settings)
         base_url = settings.openai_base_url
-        self.cache_scope = f"{self.model}@{base_url}" if base_url else self.model
+        # Another server may serve another model under the same name, and a prefix changes every vector.
+        scope = f"{self.model}@{base_url}" if base_url else self.model
+        self.cache_scope = f"{scope}|document_prefix={self.document_prefix!r}" if self.document_prefix else scope
         self.request_size = settings.embed_batch_size
         self._client = OpenAIEmbedding(
-            model=settings.embed_model,
+            # `model=` accepts only OpenAI's own names; `model_name=` sends any name as it is.
+            model_name=settings.embed_model,
             api_key=settings.require_openai_key(f"PAPERLAKE_EMBED_MODEL={settings.embed_model}"),
             api_base=settings.openai_base_url,
             embed_batch_size=settings.embed_batch_size,
@@ -107,22 +145,26 @@ class OpenAIEmbedder:
         self._retrying = retrying(
             max_attempts=settings.llm_max_attempts, retry_after_cap=settings.retry_after_cap
         )
-        self._lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        vectors = self._retrying(self._client.get_text_embedding_batch, texts)
-        return _normalise(np.asarray(vectors, dtype=np.float32))
+        return self._embed([self.document_prefix + text for text in texts])
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._embed([self.query_prefix + text for text in texts])
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """One request per `request_size` texts, each retried on its own (a later failure redoes no earlier one)."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        vectors = [self._retrying(self._client.get_query_embedding, text) for text in texts]
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.request_size):
+            vectors += self._retrying(self._client.get_text_embedding_batch, texts[start : start + self.request_size])
         return _normalise(np.asarray(vectors, dtype=np.float32))
 
 
 def make_embedder(settings: Settings) -> Embedder:
+    """The configured embedder; `ConfigError` naming the setting when it cannot be served."""
     if settings.embed_is_local:
+        settings.check_providers(llm=False)  # a local provider asked for a model it does not have
         return WordLlamaEmbedder()
     return OpenAIEmbedder(settings)

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     arxiv_delay: float = Field(3.0, ge=0, description="Seconds between arXiv requests, across the run.")
     embed_model: str = Field("wordllama", description="`wordllama` (offline) or an OpenAI embedding model.")
     embed_batch_size: int = Field(128, ge=1, description="Texts per embedding request.")
+    embed_provider: Literal["auto", "local", "openai"] = Field(
+        "auto", description="`openai` forces an OpenAI-compatible server for any embedding model name."
+    )
+    # None: recognised from the model name (e5, nomic-embed-text, bge); "" means no prefix.
+    embed_query_prefix: str | None = Field(None, description="Prepended to every search query before embedding.")
+    embed_document_prefix: str | None = Field(None, description="Prepended to every stored text before embedding.")
     llm_model: str = Field("local-extractive", description="`local-extractive` (offline) or an OpenAI model.")
     llm_provider: Literal["auto", "local", "openai"] = Field(
         "auto", description="`openai` forces an OpenAI-compatible server for any model name."
@@ -63,6 +69,8 @@ class Settings(BaseSettings):
 
     @cached_property
     def embed_is_local(self) -> bool:
+        if self.embed_provider != "auto":
+            return self.embed_provider == "local"
         return self.embed_model in LOCAL_EMBED_MODELS
 
     @cached_property
@@ -81,6 +89,9 @@ class Settings(BaseSettings):
         """Fail before any work when a configured OpenAI model has no key (embeddings, and the LLM if used)."""
         if not self.embed_is_local:
             self.require_openai_key(f"PAPERLAKE_EMBED_MODEL={self.embed_model}")
+        elif self.embed_model not in LOCAL_EMBED_MODELS:  # the local provider has one model; never a silent swap
+            raise ConfigError(f"PAPERLAKE_EMBED_PROVIDER=local serves only {', '.join(LOCAL_EMBED_MODELS)}, "
+                              f"not PAPERLAKE_EMBED_MODEL={self.embed_model}.")  # fmt: skip
         if llm and not self.llm_is_local:
             self.require_openai_key(f"PAPERLAKE_LLM_MODEL={self.llm_model}")
 

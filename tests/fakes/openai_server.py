@@ -138,6 +138,12 @@ class FakeOpenAI:
         with self._lock:
             return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    def embedding_requests(self) -> list[tuple[str, list[str]]]:
+        """(model, input texts) of every embeddings request, in arrival order."""
+        with self._lock:
+            bodies = [r.body for r in self.requests if r.path.endswith("/embeddings")]
+        return [(str(b.get("model")), [b["input"]] if isinstance(b.get("input"), str) else list(b.get("input") or [])) for b in bodies]
+
     # ---- lifecycle -----------------------------------------------------------------------
     @property
     def url(self) -> str:
