@@ -10,7 +10,6 @@ from paperlake.redact import install_log_redaction
 from paperlake.settings import load_settings, workers_for_flows
 from tasks.derive import collect_passages_task, records_by_paper, write_extractions_task
 from tasks.extract import extract_passages_task
-from tasks.lake import refresh_catalog_task
 from tasks.report import failure_message, publish_table, report_rows
 
 
@@ -28,7 +27,6 @@ def extract_metadata(paper_ids: list[str] | None = None) -> State:
     grouped = records_by_paper(run.records)
     futures = [write_extractions_task.submit(settings, pid, records) for pid, records in grouped.items()]
     reports += [future.result() for future in futures]
-    refresh_catalog_task(settings.data_dir)
     publish_table("extract-report", [run.summary_row()], "Calls, cache hits, failures and tokens of this extraction run")
     publish_table("extract-papers", report_rows(reports), "One row per paper of this extraction run")
     message = failure_message(reports)

@@ -12,7 +12,6 @@ from paperlake.redact import install_log_redaction
 from paperlake.settings import load_settings, workers_for_flows
 from tasks.chunk import ChunkingOptions
 from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task
-from tasks.lake import refresh_catalog_task
 from tasks.report import RunProgress, failure_message, publish_table, report_rows
 
 
@@ -39,7 +38,6 @@ def ingest_arxiv(
     metadata = lookup_metadata_task(settings, sources) if sources else {}
     futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings) for s in sources]
     reports += RunProgress("ingest", len(futures), key="ingest-progress").track(futures)
-    refresh_catalog_task(settings.data_dir)
     publish_table("ingest-report", report_rows(reports), "One row per paper of this ingest run")
     message = failure_message(reports)
     if extract:

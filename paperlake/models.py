@@ -91,3 +91,16 @@ class PaperReport:
     title: str = ""
     embed_calls: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+
+
+def summary_and_question_nodes(parent: Node, summary: str, questions: list[str]) -> list[Node]:
+    """A parent's summary and each of its questions as nodes of their own, ids stable across runs."""
+    texts = [("summary", parent.position, summary)]
+    texts += [("question", parent.position * 100 + i, q) for i, q in enumerate(questions)]
+    nodes = []
+    for kind, position, text in texts:
+        digest = sha256_text(text)
+        node_id = make_node_id(parent.paper_id, kind, None, position, digest)
+        nodes.append(Node(node_id, parent.paper_id, kind, parent.node_id, None, position, text, digest,  # type: ignore[arg-type]
+                          parent.page_start, parent.page_end))  # fmt: skip
+    return nodes

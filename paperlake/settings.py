@@ -24,7 +24,10 @@ LOCAL_LLM_MODELS = ("local-extractive",)
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAPERLAKE_", extra="ignore", frozen=True)
 
-    data_dir: Path = Field(Path("data"), description="Where the lake (Parquet, catalog, caches) lives.")
+    data_dir: Path = Field(Path("data"), description="Where the lake (catalog, Parquet, caches, PDFs) lives.")
+    snapshot_retention_days: float = Field(
+        7.0, gt=0, description="Lake snapshots younger than this stay queryable by time travel; `maintain` expires older ones."
+    )
     arxiv_url: str = Field("https://export.arxiv.org", description="arXiv export host (API and PDFs).")
     arxiv_delay: float = Field(3.0, ge=0, description="Seconds between arXiv requests, across the run.")
     embed_model: str = Field("wordllama", description="`wordllama` (offline) or an OpenAI embedding model.")

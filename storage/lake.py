@@ -1,85 +1,69 @@
-"""The Parquet lake: one file per paper per table, each replaced atomically.
+"""Papers in the lake: each paper's row, nodes, vectors and extractions change together, in one commit.
 
-Readers (DuckDB globs over `<table>/*.parquet`) never see a partial file: files are written
-under a name that does not end in `.parquet`, flushed, then renamed over the old one. Work
-on one paper by two processes (a scheduled run and a user's command) is serialised by a
-per-paper file lock, so the lake ends with exactly one consistent copy of each paper.
+A reader sees a paper's old version or its new one, never a mix; a failure before the commit leaves
+the old version untouched. Writers of one paper are serialised by a per-paper file lock (two runs
+ingesting a paper for the first time would otherwise both insert it: DuckLake sees no conflict
+between two appends), and every read that decides what to write happens under that lock, from
+committed state only.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from filelock import FileLock
 
 from paperlake.ids import safe_file_stem
 from paperlake.models import Node
-from storage.schema import EXTRACTIONS, NODES, PAPERS, embeddings_schema
+from storage.lakehouse import CommitResult, Lakehouse, NoLakeError, Replace
+from storage.schema import EMBEDDINGS, EXTRACTIONS, NODES, PAPERS
 
-TABLE_NAMES = ("papers", "nodes", "embeddings", "extractions")
-SCHEMA_FILE = "_schema.parquet"  # zero rows, the table's columns; never a paper (stems never start with "_")
 DERIVED_KINDS = ("summary", "question")
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write `table` to `path` so that `path` is always either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a power cut
-    finally:
-        os.close(dir_fd)
-
-
 def nodes_to_table(nodes: list[Node]) -> pa.Table:
-    columns = {name: [getattr(node, name) for node in nodes] for name in NODES.names}
-    return pa.table(columns, schema=NODES)
+    columns = {name: [getattr(node, name) for node in nodes] for name in NODES.schema.names}
+    return pa.table(columns, schema=NODES.schema)
 
 
 def table_to_nodes(table: pa.Table) -> list[Node]:
-    return [Node(**{name: row[name] for name in NODES.names}) for row in table.to_pylist()]
+    return [Node(**row) for row in table.select(NODES.schema.names).to_pylist()]
 
 
-def embeddings_table(node_ids: list[str], model: str, vectors: np.ndarray) -> pa.Table:
+def embeddings_table(nodes: list[Node], model: str, vectors: np.ndarray) -> pa.Table:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    dim = int(vectors.shape[1]) if vectors.ndim == 2 else 0
+    dim = int(vectors.shape[1]) if vectors.ndim == 2 and len(nodes) else 0
     flat = pa.array(vectors.reshape(-1), type=pa.float32())
+    offsets = pa.array(np.arange(len(nodes) + 1, dtype=np.int32) * dim, type=pa.int32())
     return pa.table(
         {
-            "node_id": pa.array(node_ids, pa.string()),
-            "model": pa.array([model] * len(node_ids), pa.string()),
-            "dim": pa.array([dim] * len(node_ids), pa.int32()),
-            "embedding": pa.FixedSizeListArray.from_arrays(flat, dim),
+            "node_id": pa.array([n.node_id for n in nodes], pa.string()),
+            "model": pa.array([model] * len(nodes), pa.string()),
+            "dim": pa.array([dim] * len(nodes), pa.int32()),
+            "embedding": pa.ListArray.from_arrays(offsets, flat),
+            "paper_id": pa.array([n.paper_id for n in nodes], pa.string()),
         },
-        schema=embeddings_schema(dim),
+        schema=EMBEDDINGS.schema,
     )
 
 
 class Lake:
-    """Files of the lake under one data directory. Holds no open handles between calls."""
+    """The paper-level view of the lake under one data directory (plus downloaded PDFs and locks)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.locks_dir = self.data_dir / ".locks"
         self.pdf_dir = self.data_dir / "pdfs"
+        self.house = Lakehouse(self.data_dir)
 
-    def file_for(self, table: str, paper_id: str) -> Path:
-        return self.data_dir / table / f"{safe_file_stem(paper_id)}.parquet"
+    @property
+    def hooks(self) -> list:
+        """The storage seam: callables told "begin", "staged:<table>", "before_commit", "committed"."""
+        return self.house.hooks
 
     def pdf_path(self, paper_id: str, version: str | None) -> Path:
         return self.pdf_dir / f"{safe_file_stem(paper_id)}{version or ''}.pdf"
@@ -91,70 +75,100 @@ class Lake:
             yield
 
     def sweep_partial_files(self, paper_id: str) -> int:
-        """Remove what a killed writer of this paper left (never visible to readers, only clutter).
-
-        Call under `paper_lock`: then no live writer of this paper can own them."""
+        """Remove the partial downloads a killed writer left (never visible, only clutter). Call under `paper_lock`."""
         stem = safe_file_stem(paper_id)
-        patterns = [(self.data_dir / t, f".{stem}.parquet.*.tmp") for t in TABLE_NAMES]
-        patterns += [(self.pdf_dir, f".{stem}.pdf.*.part"), (self.pdf_dir, f".{stem}v*.pdf.*.part")]
-        leftovers = [path for folder, pattern in patterns for path in folder.glob(pattern)]
+        leftovers = [*self.pdf_dir.glob(f".{stem}.pdf.*.part"), *self.pdf_dir.glob(f".{stem}v*.pdf.*.part")]
         for path in leftovers:
             path.unlink(missing_ok=True)
         return len(leftovers)
 
-    def _read(self, table: str, paper_id: str) -> pa.Table | None:
-        path = self.file_for(table, paper_id)
-        return pq.read_table(path) if path.exists() else None
+    # ---- reading committed state ----------------------------------------------------------------
+    def _rows(self, sql: str, params: list[object]) -> pa.Table | None:
+        """None when there is no lake yet, or not yet this table: both read as "nothing stored"."""
+        try:
+            return self.house.query(sql, params)
+        except NoLakeError:
+            return None
+        except Exception as exc:  # a table no commit has created yet
+            if "does not exist" in str(exc):
+                return None
+            raise
 
     def read_paper(self, paper_id: str) -> dict | None:
-        table = self._read("papers", paper_id)
+        table = self._rows("SELECT * FROM papers WHERE paper_id = ?", [paper_id])
         return table.to_pylist()[0] if table is not None and table.num_rows else None
 
     def read_nodes(self, paper_id: str) -> list[Node]:
-        table = self._read("nodes", paper_id)
-        return table_to_nodes(table.select(NODES.names)) if table is not None else []
+        table = self._rows("SELECT * FROM nodes WHERE paper_id = ? ORDER BY kind, chunk_size, position", [paper_id])
+        return table_to_nodes(table) if table is not None else []
 
     def read_extractions(self, paper_id: str) -> list[dict]:
-        table = self._read("extractions", paper_id)
-        return table.to_pylist() if table is not None else []
+        table = self._rows("SELECT * FROM extractions WHERE paper_id = ? ORDER BY parent_id, kind", [paper_id])
+        return table.select(EXTRACTIONS.schema.names).to_pylist() if table is not None else []
 
     def list_papers(self) -> list[dict]:
-        folder = self.data_dir / "papers"
-        paths = [path for path in sorted(folder.glob("*.parquet")) if path.name != SCHEMA_FILE]
-        rows = [pq.read_table(path).to_pylist()[0] for path in paths]
-        return sorted(rows, key=lambda row: row["paper_id"])
+        table = self._rows("SELECT * FROM papers ORDER BY paper_id", [])
+        return table.select(PAPERS.schema.names).to_pylist() if table is not None else []
 
-    def write_paper(self, row: dict, nodes: list[Node], vectors: np.ndarray, model: str, extractions: list[dict] | None = None) -> None:
-        """Replace a paper's nodes, embeddings and extractions (default: the current ones), then its
-        `papers` row (last: it marks completion). Call under `paper_lock`.
-
-        Extraction rows whose parent is no longer among `nodes` are dropped.
-        """
+    # ---- writing ------------------------------------------------------------------------------
+    def write_paper(
+        self, row: dict, nodes: list[Node], vectors: np.ndarray, model: str, extractions: list[dict] | None = None
+    ) -> CommitResult:
+        """Make the paper exactly this, in one commit: its row, nodes, vectors and extraction rows
+        (default: the current ones). Extraction rows whose parent is not among `nodes` are dropped.
+        Only differences are written; an unchanged paper writes nothing. Call under `paper_lock`."""
         paper_id = row["paper_id"]
-        write_parquet_atomic(nodes_to_table(nodes), self.file_for("nodes", paper_id))
-        ids = [node.node_id for node in nodes]
-        write_parquet_atomic(embeddings_table(ids, model, vectors), self.file_for("embeddings", paper_id))
         parent_ids = {node.node_id for node in nodes if node.kind == "parent"}
         rows = self.read_extractions(paper_id) if extractions is None else extractions
         kept = [r for r in rows if r["parent_id"] in parent_ids]
-        if kept or self.file_for("extractions", paper_id).exists():
-            self.write_extractions(paper_id, kept)
-        write_parquet_atomic(pa.Table.from_pylist([row], schema=PAPERS), self.file_for("papers", paper_id))
+        scope = {"paper_id": paper_id}
+        return self.house.commit(
+            [
+                Replace(NODES, scope, nodes_to_table(nodes)),
+                Replace(EMBEDDINGS, scope, embeddings_table(nodes, model, vectors)),
+                Replace(EXTRACTIONS, scope, EXTRACTIONS.rows(kept)),
+                Replace(PAPERS, scope, PAPERS.rows([row])),  # last: in one transaction, order is only for the seam
+            ],
+            message=f"paper {paper_id}",
+        )
 
     def write_failure(self, row: dict) -> bool:
-        """Record a failed paper, unless the lake already holds a good copy of it (kept, not clobbered).
+        """Record a failed paper, unless the lake holds a good copy of it (kept whole, not clobbered).
 
-        Returns whether the row was written. Call under `paper_lock`.
-        """
+        Returns whether the row was written. Call under `paper_lock`."""
         previous = self.read_paper(row["paper_id"])
         if previous is not None and previous["status"] == "ok":
             return False
-        write_parquet_atomic(pa.Table.from_pylist([row], schema=PAPERS), self.file_for("papers", row["paper_id"]))
+        self.house.commit([Replace(PAPERS, {"paper_id": row["paper_id"]}, PAPERS.rows([row]))], message=f"failed {row['paper_id']}")
         return True
 
-    def write_extractions(self, paper_id: str, rows: list[dict]) -> None:
-        write_parquet_atomic(pa.Table.from_pylist(rows, schema=EXTRACTIONS), self.file_for("extractions", paper_id))
+    # ---- the lake as a shared cache -----------------------------------------------------------
+    def find_vectors(self, model: str, digests: list[str]) -> dict[str, bytes]:
+        """float32 bytes of stored vectors of `model` for texts with these sha256 digests."""
+        if not digests:
+            return {}
+        table = self._rows(
+            "SELECT DISTINCT ON (n.text_sha256) n.text_sha256, e.embedding FROM embeddings e JOIN nodes n USING (node_id) "
+            "WHERE e.model = ? AND list_contains(?, n.text_sha256)",
+            [model, sorted(set(digests))],
+        )
+        if table is None:
+            return {}
+        return {
+            sha: np.asarray(vector, dtype=np.float32).tobytes()
+            for sha, vector in zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True)
+        }
 
-    def derived_nodes(self, paper_id: str, parent_ids: set[str]) -> list[Node]:
-        """Summary and question nodes already in the lake whose parent still exists."""
-        return [n for n in self.read_nodes(paper_id) if n.kind in DERIVED_KINDS and n.parent_id in parent_ids]
+    def find_extractions(self, model: str, prompt_version: str, digests: list[str]) -> dict[str, dict[str, dict]]:
+        """Stored good extraction rows (by kind) of parents whose text has these sha256 digests."""
+        if not digests:
+            return {}
+        table = self._rows(
+            "SELECT p.text_sha256 AS sha, x.* FROM extractions x JOIN nodes p ON p.node_id = x.parent_id "
+            "WHERE x.status = 'ok' AND x.model = ? AND x.prompt_version = ? AND list_contains(?, p.text_sha256)",
+            [model, prompt_version, sorted(set(digests))],
+        )
+        found: dict[str, dict[str, dict]] = {}
+        for record in table.to_pylist() if table is not None else []:
+            found.setdefault(record.pop("sha"), {})[record["kind"]] = record
+        return {sha: kinds for sha, kinds in found.items() if {"summary", "questions"} <= set(kinds)}

@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from paperlake.errors import PaperError
-from paperlake.models import Node, PaperReport, make_node_id, sha256_text
+from paperlake.models import Node, PaperReport, summary_and_question_nodes
 from paperlake.redact import describe_error
 from paperlake.settings import Settings
 from storage.lake import DERIVED_KINDS
@@ -40,16 +40,7 @@ def collect_passages(settings: Settings, paper_ids: list[str] | None) -> tuple[l
 
 def derived_nodes(parent: Node, record: ExtractionRecord) -> list[Node]:
     """The summary and each question as nodes of their own, ids stable across runs."""
-    texts = [("summary", parent.position, record.summary)]
-    texts += [("question", parent.position * 100 + i, q) for i, q in enumerate(record.questions)]
-    nodes = []
-    for kind, position, text in texts:
-        digest = sha256_text(text)
-        nodes.append(
-            Node(make_node_id(parent.paper_id, kind, None, position, digest), parent.paper_id, kind, parent.node_id,
-                 None, position, text, digest, parent.page_start, parent.page_end)  # fmt: skip
-        )
-    return nodes
+    return summary_and_question_nodes(parent, record.summary, record.questions)
 
 
 def extraction_rows(record: ExtractionRecord) -> list[dict]:

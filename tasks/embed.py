@@ -1,12 +1,15 @@
 """Embed nodes through a content-keyed cache: unchanged text is never embedded twice.
 
 The key is (model, sha256 of the text), so a re-ingest, a re-chunk that repeats text, or a
-summary seen before costs no embedding call, whatever run or process computed it first.
+summary seen before costs no embedding call, whatever run or process computed it first. Two layers:
+the local SQLite cache (fast, per machine) and, behind it, the lake itself (`shared`): a process
+with an empty cache folder still makes no call for a text whose vector the lake already holds.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,14 +26,25 @@ _EMBED_LOCK = threading.Lock()
 class EmbedStats:
     texts: int = 0
     computed: int = 0  # texts sent to the model
-    cached: int = 0
+    cached: int = 0  # distinct texts served by the local cache or the lake
+    from_lake: int = 0  # of those, found in the lake (and now in the local cache too)
     calls: int = 0  # embed() batches sent to the model
 
 
-def embed_texts(texts: list[str], digests: list[str], embedder: Embedder, cache: ContentCache) -> tuple[np.ndarray, EmbedStats]:
-    """One normalised row per text, in order; only texts missing from the cache reach the model."""
+SharedVectors = Callable[[list[str]], dict[str, bytes]]  # text sha256 digests -> float32 bytes
+
+
+def embed_texts(
+    texts: list[str], digests: list[str], embedder: Embedder, cache: ContentCache, shared: SharedVectors | None = None
+) -> tuple[np.ndarray, EmbedStats]:
+    """One normalised row per text, in order; only texts in neither the cache nor `shared` reach the model."""
     stats = EmbedStats(texts=len(texts))
     found = cache.get_many(embedder.cache_scope, digests)
+    if shared is not None and (wanted := sorted(set(digests) - set(found))):
+        from_lake = shared(wanted)
+        cache.put_many(embedder.cache_scope, from_lake)
+        found.update(from_lake)
+        stats.from_lake = len(from_lake)
     missing = {d: t for d, t in zip(digests, texts, strict=True) if d not in found}
     stats.cached = len(set(digests)) - len(missing)
     fresh: dict[str, bytes] = {}

@@ -32,6 +32,7 @@ from paperlake.redact import describe_error, one_line
 from paperlake.retrying import async_retrying
 from paperlake.settings import Settings
 from storage.cache import ContentCache
+from storage.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,17 @@ def _decode(value: bytes) -> _Outcome | None:
         return None
 
 
+SharedExtractions = Callable[[list[str]], dict[str, bytes]]  # parent text sha256 digests -> cache entries
+
+
+def encode_stored(kinds: dict[str, dict]) -> bytes:
+    """The lake's two rows of a parent (summary, questions) as a cache entry, keeping their tokens and time."""
+    summary, questions = kinds["summary"], kinds["questions"]
+    output = ExtractionOutput(summary["text"], questions["text"].split("\n"), summary["input_tokens"] or 0,
+                              summary["output_tokens"] or 0)  # fmt: skip
+    return _encode(output, summary["latency_s"] or 0.0, summary["created_at"])
+
+
 def _record(passage: ParentPassage, run: ExtractionRun, outcome: _Outcome) -> ExtractionRecord:
     output = outcome.output
     return ExtractionRecord(
@@ -225,8 +237,11 @@ async def extract_passages(
     base_delay: float = 1.0,
     max_delay: float = 30.0,
     on_progress: Progress | None = None,
+    shared: SharedExtractions | None = None,
 ) -> ExtractionRun:
-    """One record per passage, in input order; each distinct text is extracted at most once per run."""
+    """One record per passage, in input order; each distinct text is extracted at most once per run.
+
+    Texts missing from `cache` are looked up in `shared` (the lake) before any call."""
     started = time.monotonic()
     run = ExtractionRun(model=llm.model, prompt_version=llm.prompt_version)
     limits = {"concurrency": concurrency, "rpm": rpm, "max_attempts": max_attempts,
@@ -235,6 +250,10 @@ async def extract_passages(
     texts = {p.text_sha256: p.text for p in passages}
     uses = Counter(p.text_sha256 for p in passages)
     found = await asyncio.to_thread(cache.get_many, extractor.namespace, list(texts))
+    if shared is not None and (wanted := sorted(set(texts) - set(found))):
+        from_lake = await asyncio.to_thread(shared, wanted)
+        await asyncio.to_thread(cache.put_many, extractor.namespace, from_lake)
+        found.update(from_lake)
     outcomes = {sha: o for sha, value in found.items() if (o := _decode(value)) is not None}
     run.cache_hits, done = len(outcomes), sum(uses[sha] for sha in outcomes)
     if on_progress:
@@ -278,13 +297,28 @@ def run_extraction(
 
 
 def extract_with_settings(
-    passages: Sequence[ParentPassage], settings: Settings, cache: ContentCache, on_progress: Progress | None = None
+    passages: Sequence[ParentPassage],
+    settings: Settings,
+    cache: ContentCache,
+    on_progress: Progress | None = None,
+    lake: Lake | None = None,
 ) -> ExtractionRun:
-    """The configured model with the configured bounds; what the flow and the CLI call."""
+    """The configured model with the configured bounds; what the flow and the CLI call.
+
+    With `lake`, its stored extractions serve as a cache shared by every process and machine."""
+    llm = make_metadata_llm(settings)
+    shared = None
+    if lake is not None and getattr(llm, "cache_scope", llm.model) == llm.model:  # the lake names the model only
+
+        def shared(digests: list[str]) -> dict[str, bytes]:
+            found = lake.find_extractions(llm.model, llm.prompt_version, digests)
+            return {sha: encode_stored(kinds) for sha, kinds in found.items()}
+
     return run_extraction(
         passages,
-        make_metadata_llm(settings),
+        llm,
         cache,
+        shared=shared,
         concurrency=settings.llm_concurrency,
         rpm=settings.llm_rpm,
         max_attempts=settings.llm_max_attempts,
@@ -297,11 +331,12 @@ def extract_with_settings(
 @task(name="extract-passages", cache_policy=NO_CACHE)
 def extract_passages_task(passages: list[ParentPassage], settings: Settings) -> ExtractionRun:
     """Prefect's own retries stay off: per-request retries happen inside, failures are records."""
+    from tasks.ingest import ingest_context
     from tasks.report import RunProgress
 
     progress = RunProgress("extract", len(passages), key="extract-progress")
     cache = ContentCache(settings.data_dir / "cache" / "extractions.sqlite")
     try:
-        return extract_with_settings(passages, settings, cache, on_progress=progress.moved_to)
+        return extract_with_settings(passages, settings, cache, on_progress=progress.moved_to, lake=ingest_context(settings).lake)
     finally:
         cache.close()

@@ -1,7 +1,8 @@
-"""One paper, start to finish: PDF, text, nodes, embeddings, Parquet. One Prefect task per paper.
+"""One paper, start to finish: PDF, text, nodes, embeddings, one lake commit. One Prefect task per paper.
 
 Tasks are per paper, not per node: Prefect costs milliseconds per task run. Any failure of
-one paper becomes a `failed` row naming the reason; it never reaches the other papers.
+one paper becomes a `failed` row naming the reason; it never reaches the other papers, and never
+leaves half of a paper in the lake: everything of a paper commits in one transaction.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from paperlake.embedders import Embedder, make_embedder
+from paperlake.embedders import Embedder, embed_prefixes, make_embedder
 from paperlake.errors import PaperError
 from paperlake.files import file_sha256
-from paperlake.models import ArxivMetadata, Node, PaperReport, PaperSource, ParsedPdf
+from paperlake.models import ArxivMetadata, Node, PaperReport, PaperSource, ParsedPdf, summary_and_question_nodes
 from paperlake.redact import describe_error
 from paperlake.settings import Settings
 from storage.cache import ContentCache
@@ -29,7 +30,7 @@ from storage.lake import Lake
 from tasks.chunk import INGEST_PRELOAD, ChunkingOptions, parse_and_chunk
 from tasks.embed import EmbedStats, embed_texts
 from tasks.fetch import ArxivApiError, ArxivClient
-from tasks.parse import run_parser
+from tasks.parse import TEXT_VERSION, run_parser
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,11 @@ class IngestOptions:
 
     def config_json(self, settings: Settings) -> str:
         """What shapes a paper's nodes and vectors: a paper ingested under another config is redone."""
-        config = {**asdict(self.chunking), "pdf_engine": settings.pdf_engine, "embed_model": settings.embed_model}
+        config = {**asdict(self.chunking), "pdf_engine": settings.pdf_engine, "embed_model": settings.embed_model,
+                  "text_version": TEXT_VERSION}  # fmt: skip
+        document_prefix = "" if settings.embed_is_local else embed_prefixes(settings)[1]
+        if document_prefix:  # the prefix changes the vectors; absent when empty, so older configs stay equal
+            config["embed_document_prefix"] = document_prefix
         return json.dumps(config, sort_keys=True)
 
 
@@ -142,19 +147,43 @@ def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: Ing
         parse_and_chunk, pdf_path, pid, s.pdf_engine, s.max_pages, options.chunking,
         paper_id=pid, timeout_s=s.parse_timeout, memory_mb=s.parse_memory_mb, preload=INGEST_PRELOAD,
     )  # fmt: skip
-    nodes += ctx.lake.derived_nodes(pid, {n.node_id for n in nodes if n.kind == "parent"})
+    derived, extraction_rows = carry_over_extractions(nodes, ctx.lake.read_nodes(pid), ctx.lake.read_extractions(pid))
+    nodes += derived
     vectors, stats = embed_nodes(nodes, ctx)
     row = _paper_row(source, meta, version, config)
     row.update(pdf_sha256=pdf_sha, n_pages=parsed.n_pages, n_chars=parsed.n_chars)
     if source.source == "local":
         row["title"] = _local_title(parsed)
-    ctx.lake.write_paper(row, nodes, vectors, ctx.embedder.model)
+    ctx.lake.write_paper(row, nodes, vectors, ctx.embedder.model, extractions=extraction_rows)
     return PaperReport(pid, "ok", parsed.n_pages, len(nodes), title=row["title"] or "", embed_calls=stats.calls)
 
 
+def carry_over_extractions(nodes: list[Node], old_nodes: list[Node], old_rows: list[dict]) -> tuple[list[Node], list[dict]]:
+    """Summary and question nodes, and extraction rows, of every new parent whose text an old parent had.
+
+    Re-chunking shifts positions and so parent ids; the extraction belongs to the text, which the
+    lake already holds, so it follows the text to its new parent without a call."""
+    old_sha = {n.node_id: n.text_sha256 for n in old_nodes if n.kind == "parent"}
+    by_sha: dict[str, dict[str, dict]] = {}
+    for row in old_rows:
+        if row["parent_id"] in old_sha:
+            by_sha.setdefault(old_sha[row["parent_id"]], {})[row["kind"]] = row
+    derived: list[Node] = []
+    rows: list[dict] = []
+    for parent in (n for n in nodes if n.kind == "parent"):
+        kinds = by_sha.get(parent.text_sha256, {})
+        rows += [{**kinds[kind], "parent_id": parent.node_id} for kind in ("summary", "questions") if kind in kinds]
+        if all(kinds.get(kind, {}).get("status") == "ok" for kind in ("summary", "questions")):
+            derived += summary_and_question_nodes(parent, kinds["summary"]["text"], kinds["questions"]["text"].split("\n"))
+    return derived, rows
+
+
 def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, EmbedStats]:
+    embedder = ctx.embedder
+    # The lake's `model` column names the model only: share its vectors when that is all that shapes them.
+    shared = (lambda digests: ctx.lake.find_vectors(embedder.model, digests)) if embedder.cache_scope == embedder.model else None
     try:
-        return embed_texts([n.text for n in nodes], [n.text_sha256 for n in nodes], ctx.embedder, ctx.embed_cache)
+        return embed_texts([n.text for n in nodes], [n.text_sha256 for n in nodes], embedder, ctx.embed_cache, shared)
     except PaperError:
         raise
     except Exception as exc:  # a provider outage fails this paper, with the provider's words

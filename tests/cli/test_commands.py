@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from storage.catalog import connect
+from storage.lakehouse import connect_read_only as connect
 from tests.pdfs import make_pdf, sample_pages
 
 PAPERLAKE = str(Path(sys.executable).with_name("paperlake"))

@@ -10,7 +10,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.ingest_arxiv import ingest_arxiv
-from storage.catalog import CATALOG_FILE, connect
+from storage.lakehouse import connect_read_only as connect
 from tests.pdfs import make_pdf, make_textless_pdf, sample_pages
 
 

@@ -1,80 +1,94 @@
+"""Papers in the DuckLake lake: one commit per paper, nothing rewritten without a change."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import numpy as np
-import pyarrow.parquet as pq
+import pytest
 
-from paperlake.models import Node, make_node_id, sha256_text
-from storage.lake import Lake, write_parquet_atomic
+from storage.lake import Lake
+from tests.helpers import node, paper_row
 
-
-def node(paper_id: str, kind: str, position: int, text: str, parent_id: str | None = None) -> Node:
-    digest = sha256_text(text)
-    size = {"parent": 1024, "child": 128}.get(kind)
-    return Node(make_node_id(paper_id, kind, size, position, digest), paper_id, kind, parent_id, size, position, text, digest, 1, 1)
+PID = "hep-th/9901001"
 
 
-def paper_row(paper_id: str, status: str = "ok", error: str | None = None) -> dict:
-    return {
-        "paper_id": paper_id, "source": "arxiv", "title": "T", "authors": ["A"], "abstract": "", "categories": ["cs.CL"],
-        "published": datetime(2023, 7, 18, tzinfo=timezone.utc), "pdf_sha256": "ab", "n_pages": 1, "n_chars": 10,
-        "status": status, "error": error, "ingested_at": datetime.now(timezone.utc), "version": "v1", "ingest_config": "{}",
-    }  # fmt: skip
+def _paper(lake: Lake, texts: list[str], row: dict | None = None, extractions: list[dict] | None = None):
+    parents = [node(PID, "parent", i, t) for i, t in enumerate(texts)]
+    children = [node(PID, "child", i, t[:3], p.node_id) for i, (t, p) in enumerate(zip(texts, parents, strict=True))]
+    nodes = parents + children
+    vectors = np.eye(len(nodes), 8, dtype=np.float32)
+    return lake.write_paper(row or paper_row(PID), nodes, vectors, "wordllama", extractions), nodes
 
 
-def test_write_paper_round_trips_nodes_embeddings_and_row(tmp_path):
+def _files(lake: Lake) -> list[str]:
+    return sorted(str(p) for p in (lake.data_dir / "lake").rglob("*") if p.is_file())
+
+
+def test_a_paper_round_trips_and_an_unchanged_rewrite_writes_nothing(tmp_path):
     lake = Lake(tmp_path)
-    parent = node("hep-th/9901001", "parent", 0, "a parent")
-    child = node("hep-th/9901001", "child", 0, "a child", parent.node_id)
-    vectors = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32)
-    lake.write_paper(paper_row("hep-th/9901001"), [parent, child], vectors, "wordllama")
-    assert lake.file_for("nodes", "hep-th/9901001").name == "hep-th_9901001.parquet"
-    assert lake.read_nodes("hep-th/9901001") == [parent, child]
-    assert lake.read_paper("hep-th/9901001")["status"] == "ok"
-    table = pq.read_table(lake.file_for("embeddings", "hep-th/9901001"))
-    assert table.schema.field("embedding").type.list_size == 3
-    assert table.column("embedding").to_pylist() == [[1, 0, 0], [0, 1, 0]]
-    assert set(table.column("model").to_pylist()) == {"wordllama"}
+    assert lake.read_paper(PID) is None and lake.list_papers() == [] and not lake.house.exists()
+    first, nodes = _paper(lake, [f"parent text {i} " * 5 for i in range(12)])
+    assert first.snapshot_id is not None and first.inserted == 24 + 24 + 1
+    assert sorted(lake.read_nodes(PID), key=str) == sorted(nodes, key=str)
+    assert lake.read_paper(PID)["status"] == "ok"
+    snapshot, files = lake.house.snapshot_id(), _files(lake)
+    assert files  # 24 nodes: past DuckLake's inlining limit, so real Parquet files
+
+    again, _ = _paper(lake, [f"parent text {i} " * 5 for i in range(12)])
+    assert (again.snapshot_id, again.inserted, again.deleted) == (None, 0, 0)
+    assert lake.house.snapshot_id() == snapshot and _files(lake) == files
 
 
-def test_atomic_write_leaves_no_temporary_file(tmp_path):
-    import pyarrow as pa
-
-    path = tmp_path / "nodes" / "x.parquet"
-    write_parquet_atomic(pa.table({"a": [1]}), path)
-    write_parquet_atomic(pa.table({"a": [2]}), path)
-    assert [p.name for p in path.parent.iterdir()] == ["x.parquet"]
-    assert pq.read_table(path).column("a").to_pylist() == [2]
-
-
-def test_failure_never_clobbers_a_good_copy(tmp_path):
+def test_only_what_changed_is_rewritten(tmp_path):
     lake = Lake(tmp_path)
-    lake.write_paper(paper_row("2307.09288"), [node("2307.09288", "parent", 0, "p")], np.ones((1, 2), np.float32), "m")
-    assert lake.write_failure(paper_row("2307.09288", "failed", "not_pdf: html")) is False
-    assert lake.read_paper("2307.09288")["status"] == "ok"
+    texts = [f"parent text {i} " * 5 for i in range(12)]
+    _paper(lake, texts)
+    changed, nodes = _paper(lake, [*texts[:-1], "a new last parent " * 5])
+    # the last parent, its child and their vectors go; new ones come; the paper row is unchanged
+    assert (changed.deleted, changed.inserted) == (4, 4)
+    with lake.house.cursor() as cur:
+        rows = cur.execute("SELECT count(*), count(DISTINCT node_id) FROM nodes JOIN embeddings USING (node_id)").fetchone()
+    assert rows == (len(nodes), len(nodes))
+
+
+def test_a_fault_after_some_tables_are_staged_leaves_the_old_version_whole(tmp_path):
+    lake = Lake(tmp_path)
+    _paper(lake, ["old parent " * 20])
+    before = (lake.read_nodes(PID), lake.house.snapshot_id())
+
+    def fail_after_embeddings(event: str) -> None:
+        if event == "staged:embeddings":
+            raise OSError("disk full (injected)")
+
+    lake.hooks.append(fail_after_embeddings)
+    with pytest.raises(OSError, match="injected"):
+        _paper(lake, ["new parent " * 20])
+    lake.hooks.clear()
+    assert (lake.read_nodes(PID), lake.house.snapshot_id()) == before
+
+
+def test_a_failure_never_clobbers_a_good_copy(tmp_path):
+    lake = Lake(tmp_path)
+    _paper(lake, ["p " * 30])
+    assert lake.write_failure(paper_row(PID, "failed", "not_pdf: html")) is False
+    assert lake.read_paper(PID)["status"] == "ok"
     assert lake.write_failure(paper_row("2401.00001", "failed", "no_text")) is True
     assert lake.read_paper("2401.00001")["error"] == "no_text"
-    assert [row["paper_id"] for row in lake.list_papers()] == ["2307.09288", "2401.00001"]
+    assert [row["paper_id"] for row in lake.list_papers()] == ["2401.00001", PID]
 
 
-def test_derived_nodes_follow_their_parent(tmp_path):
+def test_extractions_follow_their_parent_and_the_lake_serves_as_a_shared_cache(tmp_path):
     lake = Lake(tmp_path)
-    kept_parent = node("2307.09288", "parent", 0, "kept")
-    gone_parent = node("2307.09288", "parent", 1, "gone")
-    summary_kept = node("2307.09288", "summary", 0, "s1", kept_parent.node_id)
-    summary_gone = node("2307.09288", "summary", 1, "s2", gone_parent.node_id)
-    nodes = [kept_parent, gone_parent, summary_kept, summary_gone]
-    lake.write_paper(paper_row("2307.09288"), nodes, np.ones((4, 2), np.float32), "m")
-    assert lake.derived_nodes("2307.09288", {kept_parent.node_id}) == [summary_kept]
-
-
-def test_sweep_removes_only_this_papers_leftovers(tmp_path):
-    lake = Lake(tmp_path)
-    mine = [tmp_path / "nodes" / ".hep-th_9901001.parquet.abc.tmp", tmp_path / "pdfs" / ".hep-th_9901001v2.pdf.x1.part"]
-    theirs = [tmp_path / "nodes" / ".2307.09288.parquet.abc.tmp", tmp_path / "nodes" / "hep-th_9901001.parquet"]
-    for path in mine + theirs:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x")
-    assert lake.sweep_partial_files("hep-th/9901001") == 2
-    assert [p.exists() for p in mine + theirs] == [False, False, True, True]
+    _, nodes = _paper(lake, ["kept parent " * 10, "gone parent " * 10])
+    kept, gone = nodes[0], nodes[1]
+    rows = [{"parent_id": p.node_id, "paper_id": PID, "kind": kind, "model": "m", "prompt_version": "v1", "text": text,
+             "status": "ok", "input_tokens": 3, "output_tokens": 4, "latency_s": 0.5}
+            for p in (kept, gone) for kind, text in (("summary", "S"), ("questions", "Q1\nQ2"))]  # fmt: skip
+    _paper(lake, ["kept parent " * 10, "gone parent " * 10], extractions=rows)
+    assert len(lake.read_extractions(PID)) == 4
+    found = lake.find_extractions("m", "v1", [kept.text_sha256, "f" * 64])
+    assert set(found) == {kept.text_sha256} and found[kept.text_sha256]["questions"]["text"] == "Q1\nQ2"
+    assert lake.find_extractions("other-model", "v1", [kept.text_sha256]) == {}
+    _paper(lake, ["kept parent " * 10])  # the second parent is gone: so are its extraction rows
+    assert {r["parent_id"] for r in lake.read_extractions(PID)} == {kept.node_id}
+    vectors = lake.find_vectors("wordllama", [kept.text_sha256])
+    assert np.frombuffer(vectors[kept.text_sha256], np.float32).tolist() == np.eye(1, 8)[0].tolist()

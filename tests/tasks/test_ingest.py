@@ -10,7 +10,7 @@ import duckdb
 
 from paperlake.ids import resolve_refs
 from paperlake.settings import Settings
-from storage.catalog import connect
+from storage.lakehouse import connect_read_only as connect
 from tasks.ingest import IngestOptions, ingest_paper, lookup_metadata
 from tests.pdfs import make_pdf, sample_pages
 

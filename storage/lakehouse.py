@@ -1,0 +1,263 @@
+"""The lake as DuckLake: Parquet data files plus a catalog in SQLite, with snapshots and transactions.
+
+This module is the only one that knows the lake is DuckLake. It owns attaching, table definitions,
+transactions and their retries on write conflicts, and maintenance. Callers hand it `TableSpec`s
+(any table: papers, nodes, evaluation results...) and changes (`Replace`, `Append`); everything in one
+`commit` call is one DuckLake transaction, so a reader sees all of it or none of it.
+
+`Replace` writes only differences: rows identical to a stored row are left alone, so a run that
+changes nothing creates no snapshot and no file. The SQLite catalog runs in WAL mode so readers
+(a user's DuckDB shell, `paperlake sql`) never block a writer, nor a writer them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from paperlake.errors import PaperlakeError
+from storage.changes import ALIAS, Append, Change, Replace, apply, create_or_extend
+from storage.duck import connect, sql_literal
+from storage.tables import TableSpec
+
+__all__ = ["Append", "Change", "Replace", "Lakehouse", "CommitResult", "NoLakeError"]
+
+log = logging.getLogger(__name__)
+
+CATALOG_FILE = "lake.sqlite"
+DATA_FOLDER = "lake"
+_RETRY_FOR_S = 120.0  # a writer waits this long for others' commits before giving up
+# Lost races between writers: the SQLite catalog busy, or DuckLake's logical conflicts (two deletes of one file).
+_RETRYABLE = ("database is locked", "conflict", "Conflict", "busy")
+
+Hook = Callable[[str], None]
+
+
+class NoLakeError(PaperlakeError):
+    """There is no lake where PAPERLAKE_DATA_DIR points."""
+
+
+
+
+@dataclass
+class CommitResult:
+    snapshot_id: int | None  # None: nothing changed, so nothing was written
+    inserted: int = 0
+    deleted: int = 0
+    attempts: int = 1
+
+
+@dataclass
+class _State:
+    conn: duckdb.DuckDBPyConnection | None = None
+    tables: set[str] = field(default_factory=set)  # known to exist with every column of their spec
+
+
+def catalog_path(data_dir: Path) -> Path:
+    return Path(data_dir) / CATALOG_FILE
+
+
+def lake_exists(data_dir: Path) -> bool:
+    return catalog_path(data_dir).is_file()
+
+
+def attach_sql(data_dir: Path, *, read_only: bool) -> str:
+    """The one ATTACH statement (the ducklake and sqlite extensions loaded first)."""
+    data_path = str(Path(data_dir).resolve() / DATA_FOLDER) + "/"
+    options = [f"DATA_PATH {sql_literal(data_path)}", "OVERRIDE_DATA_PATH true"]  # the folder may have moved
+    if read_only:
+        options.append("READ_ONLY")
+    target = sql_literal(f"ducklake:sqlite:{catalog_path(data_dir).resolve()}")
+    return f"ATTACH {target} AS {ALIAS} ({', '.join(options)})"
+
+
+def _create_catalog(path: Path) -> None:
+    """An empty SQLite file in WAL mode (persistent in the file), before DuckLake fills it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+
+
+def no_lake_error(data_dir: Path) -> NoLakeError:
+    if any((Path(data_dir) / "papers").glob("*.parquet")):
+        return NoLakeError(f"{data_dir} holds a lake in the old per-paper Parquet layout: run `paperlake migrate` once "
+                           "(PAPERLAKE_DATA_DIR names the folder)")  # fmt: skip
+    return NoLakeError(f"no lake in {data_dir} (PAPERLAKE_DATA_DIR): point it at the folder holding {CATALOG_FILE}, "
+                       "or run `paperlake ingest` to start a lake there")  # fmt: skip
+
+
+def connect_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake attached read-only as the default schema: for users' SQL."""
+    if not lake_exists(data_dir):
+        raise no_lake_error(data_dir)
+    conn = connect()
+    conn.execute(attach_sql(data_dir, read_only=True))
+    conn.execute(f"USE {ALIAS}")
+    return conn
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and any(word in str(exc) for word in _RETRYABLE)
+
+
+class Lakehouse:
+    """One process's handle on the lake under `data_dir`. Thread-safe; attaches on first use."""
+
+    def __init__(self, data_dir: Path, *, read_only: bool = False) -> None:
+        self.data_dir = Path(data_dir)
+        self.read_only = read_only
+        self.hooks: list[Hook] = []  # a seam: called at "begin", "staged:<table>", "before_commit", "committed"
+        self._state = _State()
+        self._attach_lock = threading.Lock()
+        self._commit_lock = threading.Lock()  # one transaction at a time per process; processes retry
+
+    def exists(self) -> bool:
+        return lake_exists(self.data_dir)
+
+    def _connection(self, create: bool) -> duckdb.DuckDBPyConnection:
+        with self._attach_lock:
+            if self._state.conn is None:
+                if not self.exists():
+                    if not create:
+                        raise no_lake_error(self.data_dir)
+                    _create_catalog(catalog_path(self.data_dir))
+                conn = connect()
+                conn.execute(attach_sql(self.data_dir, read_only=self.read_only))
+                self._state.conn = conn
+            return self._state.conn
+
+    @contextmanager
+    def cursor(self, create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on the lake (default schema `lake`); closed afterwards so it holds no catalog lock."""
+        cur = self._connection(create).cursor()
+        try:
+            cur.execute(f"USE {ALIAS}")
+            yield cur
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        with self._attach_lock:
+            if self._state.conn is not None:
+                self._state.conn.close()
+            self._state = _State()
+
+    # ---- reading ------------------------------------------------------------------------------
+    def snapshot_id(self) -> int:
+        with self.cursor() as cur:
+            return _current_snapshot(cur)
+
+    def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
+        """One statement at the latest snapshot; empty tables that were never created read as empty."""
+        with self.cursor() as cur:
+            return cur.execute(sql, params or []).to_arrow_table()
+
+    @contextmanager
+    def reading(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, int]]:
+        """(cursor, snapshot id) inside one read transaction: every query sees that snapshot."""
+        with self.cursor() as cur:
+            cur.execute("BEGIN")
+            try:
+                yield cur, _current_snapshot(cur)
+            finally:
+                cur.execute("ROLLBACK")
+
+    def table_exists(self, name: str) -> bool:
+        with self.cursor() as cur:
+            found = cur.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", [ALIAS, name]
+            ).fetchone()
+        return bool(found and found[0])
+
+    # ---- writing ------------------------------------------------------------------------------
+    def commit(self, changes: Sequence[Change], message: str | None = None) -> CommitResult:
+        """Apply every change in one transaction, retrying it whole when another writer won a race."""
+        self._ensure_tables({change.table.name: change.table for change in changes}.values())
+        deadline, attempt = time.monotonic() + _RETRY_FOR_S, 0
+        while True:
+            attempt += 1
+            try:
+                with self._commit_lock:
+                    result = self._commit_once(changes, message)
+                result.attempts = attempt
+                return result
+            except duckdb.Error as exc:
+                if not _is_retryable(exc) or time.monotonic() > deadline:
+                    raise
+                log.debug("lake commit lost a race (attempt %d): %s", attempt, exc)
+                time.sleep(min(2.0, 0.05 * 1.5**attempt) * (0.5 + random.random()))
+
+    def _commit_once(self, changes: Sequence[Change], message: str | None) -> CommitResult:
+        with self.cursor(create=True) as cur:
+            cur.execute("BEGIN")
+            try:
+                self._fire("begin")
+                result = CommitResult(snapshot_id=None)
+                for change in changes:
+                    deleted, inserted = apply(cur, change)
+                    result.deleted += deleted
+                    result.inserted += inserted
+                    self._fire(f"staged:{change.table.name}")
+                if not (result.deleted or result.inserted):
+                    cur.execute("ROLLBACK")
+                    return result
+                if message:
+                    cur.execute("CALL ducklake_set_commit_message(?, 'paperlake', ?)", [ALIAS, message])
+                self._fire("before_commit")
+                cur.execute("COMMIT")
+            except BaseException:
+                _rollback_quietly(cur)
+                raise
+            result.snapshot_id = _current_snapshot(cur)
+        self._fire("committed")
+        return result
+
+    def _fire(self, event: str) -> None:
+        for hook in list(self.hooks):
+            hook(event)
+
+    def _ensure_tables(self, specs: Sequence[TableSpec] | object) -> None:
+        missing = [spec for spec in specs if spec.name not in self._state.tables]  # type: ignore[attr-defined]
+        if not missing:
+            return
+        deadline = time.monotonic() + _RETRY_FOR_S
+        while True:
+            try:
+                with self._commit_lock, self.cursor(create=True) as cur:
+                    cur.execute("BEGIN")  # one snapshot for every table created or extended
+                    try:
+                        for spec in missing:
+                            create_or_extend(cur, spec)
+                        cur.execute("COMMIT")
+                    except BaseException:
+                        _rollback_quietly(cur)
+                        raise
+                break
+            except duckdb.Error as exc:  # two processes creating the same table: the loser sees it next time
+                if not _is_retryable(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05 + random.random() * 0.2)
+        self._state.tables.update(spec.name for spec in missing)
+
+
+def _current_snapshot(cur: duckdb.DuckDBPyConnection) -> int:
+    row = cur.execute(f"SELECT id FROM ducklake_current_snapshot({sql_literal(ALIAS)})").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cur.execute("ROLLBACK")
+    except duckdb.Error:
+        pass  # a failed COMMIT has already ended the transaction
