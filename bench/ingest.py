@@ -63,7 +63,6 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list]:
     """The flow's work, wired by hand: the yardstick for Prefect's overhead."""
     from paperlake.ids import resolve_refs
     from paperlake.settings import Settings
-    from storage.catalog import refresh_catalog
     from tasks.ingest import IngestOptions, ingest_paper, lookup_metadata
 
     settings = Settings(data_dir=data_dir)
@@ -72,7 +71,6 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list]:
     metadata = lookup_metadata(settings, sources)
     with ThreadPoolExecutor(settings.workers) as pool:
         reports = list(pool.map(lambda s: ingest_paper(s, metadata.get(s.paper_id), IngestOptions(), settings), sources))
-    refresh_catalog(settings.data_dir)
     return time.perf_counter() - started, reports
 
 

@@ -132,9 +132,7 @@ class Lakehouse:
                     if not create:
                         raise no_lake_error(self.data_dir)
                     _create_catalog(catalog_path(self.data_dir))
-                conn = connect()
-                conn.execute(attach_sql(self.data_dir, read_only=self.read_only))
-                self._state.conn = conn
+                self._state.conn = _attach(self.data_dir, self.read_only)
             return self._state.conn
 
     @contextmanager
@@ -249,6 +247,21 @@ class Lakehouse:
                     raise
                 time.sleep(0.05 + random.random() * 0.2)
         self._state.tables.update(spec.name for spec in missing)
+
+
+def _attach(data_dir: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Attach, waiting out another process (or handle) that is initialising a new lake's catalog."""
+    deadline = time.monotonic() + _RETRY_FOR_S
+    while True:
+        conn = connect()
+        try:
+            conn.execute(attach_sql(data_dir, read_only=read_only))
+            return conn
+        except duckdb.Error as exc:
+            conn.close()
+            if not _is_retryable(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05 + random.random() * 0.2)
 
 
 def _current_snapshot(cur: duckdb.DuckDBPyConnection) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -69,9 +70,18 @@ class IngestContext:
         return ArxivClient.from_settings(self.settings)
 
 
-@lru_cache(maxsize=4)
+_CONTEXTS_LOCK = threading.Lock()
+
+
 def ingest_context(settings: Settings) -> IngestContext:
-    """One context per distinct settings in a process (Settings is frozen, so hashable)."""
+    """One context per distinct settings in a process (Settings is frozen, so hashable). Locked: worker
+    threads ask at once, and two contexts would mean two handles racing to create the same lake."""
+    with _CONTEXTS_LOCK:
+        return _ingest_context(settings)
+
+
+@lru_cache(maxsize=4)
+def _ingest_context(settings: Settings) -> IngestContext:
     return IngestContext(settings)
 
 

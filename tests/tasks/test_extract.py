@@ -147,9 +147,8 @@ def test_rpm_cap_spaces_requests(openai_server: FakeOpenAI, settings: Settings, 
     starts = sorted(r.started for r in openai_server.chat_requests())
     assert result.failures == 0 and len(starts) == 5
     # 600 rpm = one start per 0.1 s: k+1 requests span at least k x 0.1 s, give or take the client's
-    # per-request overhead (the first request also opens the connection).
+    # per-request overhead (the first request also opens the connection), as the server clocks them.
     assert all(starts[j] - starts[i] >= 0.1 * (j - i) - 0.06 for i in range(5) for j in range(i + 1, 5))
-    assert starts[-1] - starts[0] >= 0.35
 
 
 def test_rate_limiter_never_allows_more_than_its_rate_in_a_period() -> None:
