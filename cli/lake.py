@@ -22,6 +22,7 @@ def register(commands: Any) -> None:
     sql.set_defaults(handler=cmd_sql)
 
     shell = commands.add_parser("shell", help="the DuckDB shell with the lake attached read-only")
+    shell.add_argument("--print", action="store_true", help="print the statements that attach the lake, for `duckdb -cmd`")
     shell.set_defaults(handler=cmd_shell)
 
     maintain = commands.add_parser("maintain", help="merge small files, expire old snapshots, delete unreferenced files")
@@ -72,6 +73,9 @@ def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
         raise no_lake_error(settings.data_dir)
     duckdb_cli = Path(sys.executable).with_name("duckdb")  # duckdb-cli, pinned with the library
     init = "; ".join([*load_statements(), attach_sql(settings.data_dir, read_only=True), f"USE {ALIAS}"]) + ";"
+    if args.print:
+        print(init)
+        return 0
     os.execv(duckdb_cli, [str(duckdb_cli), "-cmd", init])
     return 0  # not reached
 
