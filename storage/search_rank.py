@@ -43,7 +43,10 @@ def paper_mask(index: SearchIndex, start: int, end: int, papers: np.ndarray) -> 
 
 def dense_scores(index: SearchIndex, groups: list[tuple[int, int]], queries: np.ndarray) -> np.ndarray:
     """[n_queries, rows] cosine scores: one matmul per contiguous, memory-mapped group, each query's row contiguous."""
-    blocks = [queries @ np.asarray(index.vectors[a:b]).T for a, b in groups]
+    if queries.shape[0] == 1:  # one query: BLAS's matrix-vector kernel, a little faster than a 1-row product
+        blocks = [(np.asarray(index.vectors[a:b]) @ queries[0])[None, :] for a, b in groups]
+    else:
+        blocks = [queries @ np.asarray(index.vectors[a:b]).T for a, b in groups]
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
 
 
