@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,6 +157,18 @@ class Lakehouse:
         with self.cursor() as cur:
             return _current_snapshot(cur)
 
+    def last_change(self, tables: Sequence[str]) -> int:
+        """The latest snapshot that changed any of `tables` (0: none visible): what a derived index compares.
+
+        Snapshots that touched only other tables (evaluation results, say) leave it alone. This reads
+        the SQLite catalog directly (well under a millisecond, no attach) and so is cheap enough to ask
+        before every search; `last_change(cursor, tables)` asks DuckLake the same inside a transaction."""
+        if not self.exists():
+            raise no_lake_error(self.data_dir)
+        uri = f"file:{catalog_path(self.data_dir).resolve()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=_RETRY_FOR_S)) as db:
+            return _catalog_last_change(db, tables)
+
     def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
         """One statement at the latest snapshot; empty tables that were never created read as empty."""
         with self.cursor() as cur:
@@ -262,6 +275,50 @@ def _attach(data_dir: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
             if not _is_retryable(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05 + random.random() * 0.2)
+
+
+def last_change(cur: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> int:
+    """Latest snapshot up to the cursor's own whose changes name one of `tables`.
+
+    `ducklake_snapshots().changes` maps a kind of change (tables_created, inlined_insert,
+    tables_inserted_into, tables_deleted_from, compaction...) to what it touched: a created table by
+    its qualified name, everything else by table id. A table dropped and created again shows up by
+    name, so old ids need no tracking. Expired snapshots vanish from the list; the value then moves,
+    which costs a rebuild and can never make a stale index look fresh (expiry drops the oldest first)."""
+    alias = sql_literal(ALIAS)
+    ids = cur.execute(
+        f"SELECT table_id::VARCHAR FROM ducklake_table_info({alias}) WHERE list_contains(?, table_name)", [list(tables)]
+    ).fetchall()
+    names = [f"main.{name}" for name in tables] + [f'main."{name}"' for name in tables]
+    row = cur.execute(
+        f"SELECT max(snapshot_id) FROM ducklake_snapshots({alias}) "
+        f"WHERE snapshot_id <= (SELECT id FROM ducklake_current_snapshot({alias})) "
+        "AND list_has_any(flatten(map_values(changes)), ?)",
+        [[str(i[0]) for i in ids] + names],
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+_CHANGE = re.compile(r'(\w+):("(?:[^"]|"")*"(?:\."(?:[^"]|"")*")*|[^,]*)')
+
+
+def _catalog_last_change(db: sqlite3.Connection, tables: Sequence[str]) -> int:
+    """`last_change` from the catalog tables of the DuckLake spec: `ducklake_snapshot_changes.changes_made`
+    lists `kind:value` items, a created table as `"schema"."name"`, anything else by table id."""
+    marks = ",".join("?" * len(tables))
+    try:
+        ids = {str(row[0]) for row in db.execute(
+            f"SELECT table_id FROM ducklake_table WHERE end_snapshot IS NULL AND table_name IN ({marks})", list(tables))}  # fmt: skip
+        history = db.execute("SELECT snapshot_id, changes_made FROM ducklake_snapshot_changes ORDER BY snapshot_id DESC")
+    except sqlite3.OperationalError as exc:  # a catalog DuckLake has not finished creating: nothing in it yet
+        if "no such table" in str(exc):
+            return 0
+        raise
+    wanted = ids | {f'"main"."{name}"' for name in tables}
+    for snapshot_id, changes in history:
+        if any(value in wanted for _, value in _CHANGE.findall(changes or "")):
+            return int(snapshot_id)
+    return 0
 
 
 def _current_snapshot(cur: duckdb.DuckDBPyConnection) -> int:

@@ -1,0 +1,119 @@
+"""Ranking over one search index: dense scores per row group, collapse to parents, BM25, fusion.
+
+Every function takes whole arrays (numpy over memory-mapped files) and returns a `Ranking` of parent
+rows: no Python object per stored vector, only per candidate kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from storage.search_index import SearchIndex
+
+RRF_K = 60  # reciprocal rank fusion's usual constant (Cormack et al. 2009): ranks deep in a list still count a little
+FUSION_DEPTH = 100  # parents taken from each list into the fusion: far past any k a reader looks at
+
+
+@dataclass
+class Ranking:
+    """Parent rows best first, each with its score and the row that matched for it."""
+
+    parents: np.ndarray  # int32 parent rows
+    scores: np.ndarray  # float32, descending
+    matched: np.ndarray  # int32 rows (a child, summary, question or the parent itself)
+
+
+def row_groups(index: SearchIndex, strategy: str) -> list[tuple[int, int]]:
+    """Contiguous row ranges each strategy searches: rows are [parents][children][summaries+questions]."""
+    m = index.meta
+    parents, children_end = (0, m.n_parents), m.n_parents + m.n_children
+    return {
+        "baseline": [parents],
+        "chunks": [(0, children_end)],
+        "metadata": [parents, (children_end, m.n_rows)],
+        "hybrid": [(0, children_end)],
+    }[strategy]
+
+
+def paper_mask(index: SearchIndex, start: int, end: int, papers: np.ndarray | None) -> np.ndarray | None:
+    return None if papers is None else np.isin(index.paper[start:end], papers)
+
+
+def dense_scores(index: SearchIndex, groups: list[tuple[int, int]], queries: np.ndarray) -> list[np.ndarray]:
+    """[rows, n_queries] cosine scores per group: one matmul over each contiguous, memory-mapped block."""
+    return [np.asarray(index.vectors[a:b]) @ queries.T for a, b in groups]
+
+
+def collapse(index: SearchIndex, rows: np.ndarray, scores: np.ndarray, k: int) -> Ranking:
+    """Best `k` parents of scored rows: each hit resolves to its parent, which keeps its best (max) score.
+
+    Exact without scoring every parent: hits are taken best first in growing batches until they name
+    `k` distinct parents; a parent not reached yet scores below every hit taken, so below those `k`."""
+    valid = np.isfinite(scores)
+    rows, scores = rows[valid], scores[valid]
+    if not len(scores) or k < 1:
+        return Ranking(np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int32))
+    take = min(len(scores), max(8 * k, 64))
+    while True:
+        top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        parents = np.asarray(index.parent[rows[top]])
+        _, first = np.unique(parents, return_index=True)  # first = best hit of each parent
+        if len(first) >= k or take >= len(scores):
+            best = np.sort(first)[:k]
+            return Ranking(parents[best].astype(np.int32), scores[top][best].astype(np.float32), rows[top][best].astype(np.int32))
+        take = min(len(scores), take * 4)
+
+
+def dense_ranking(index: SearchIndex, strategy: str, queries: np.ndarray, k: int, papers: np.ndarray | None) -> list[Ranking]:
+    """Per query: the top `k` parents by cosine over the strategy's rows (max over a parent's nodes)."""
+    groups = row_groups(index, strategy)
+    blocks = dense_scores(index, groups, queries)
+    rows = np.concatenate([np.arange(a, b, dtype=np.int32) for a, b in groups])
+    masks = [paper_mask(index, a, b, papers) for a, b in groups]
+    rankings = []
+    for q in range(queries.shape[0]):
+        per_group = []
+        for block, mask in zip(blocks, masks, strict=True):
+            column = block[:, q].copy()
+            if mask is not None:
+                column[~mask] = -np.inf
+            per_group.append(column)
+        rankings.append(collapse(index, rows, np.concatenate(per_group), k))
+    return rankings
+
+
+def bm25_ranking(index: SearchIndex, query: str, depth: int, papers: np.ndarray | None) -> list[Ranking]:
+    """Two lexical rankings of parents: BM25 over parents' text and over children's, collapsed to parents.
+
+    Question sets differ in which granularity they favour (a pointed question matches a small chunk, a
+    broad one a whole passage), so both are fused rather than one chosen on one dev set."""
+    ids = index.token_ids(query)
+    m = index.meta
+    out = []
+    for which, start, count in (("parents", 0, m.n_parents), ("children", m.n_parents, m.n_children)):
+        scores = index.bm25(which, ids) if count else np.zeros(0, np.float32)
+        scores = np.where(scores > 0, scores, -np.inf).astype(np.float32)  # no shared word: no evidence
+        mask = paper_mask(index, start, start + count, papers)
+        if mask is not None:
+            scores[~mask] = -np.inf
+        out.append(collapse(index, np.arange(start, start + count, dtype=np.int32), scores, depth))
+    return out
+
+
+def fuse(rankings: list[Ranking], k: int) -> Ranking:
+    """Reciprocal rank fusion: sum of 1/(RRF_K + rank) over the lists; a parent's matched row comes from
+    the list that ranks it best (ties: the earlier list, the dense one first)."""
+    total: dict[int, float] = {}
+    best: dict[int, tuple[int, int]] = {}  # parent -> (rank, matched row)
+    for ranking in rankings:
+        for rank, (parent, row) in enumerate(zip(ranking.parents.tolist(), ranking.matched.tolist(), strict=True), start=1):
+            total[parent] = total.get(parent, 0.0) + 1.0 / (RRF_K + rank)
+            if parent not in best or rank < best[parent][0]:
+                best[parent] = (rank, row)
+    order = sorted(total, key=lambda p: (-total[p], best[p][0], p))[:k]
+    return Ranking(
+        np.asarray(order, np.int32), np.asarray([total[p] for p in order], np.float32), np.asarray([best[p][1] for p in order], np.int32)
+    )
