@@ -47,8 +47,8 @@ def _rows(outcome: Any) -> list[dict[str, object]]:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    quiet_prefect()  # before anything imports Prefect: it reads its logging settings once
     _check_inputs(args, settings)
-    quiet_prefect()
     from flows.evaluate_retrieval import evaluate_retrieval
     from paperlake.runs import run_here
 

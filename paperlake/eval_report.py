@@ -49,18 +49,20 @@ def comparison_table(current: Sequence[Row], previous: Sequence[Row]) -> list[Ro
 
 
 def regressions(current: Sequence[Row], previous: Sequence[Row], max_drop: float) -> list[str]:
-    """Each metric that fell by more than `max_drop` (absolute), named: `hybrid mrr@5 0.912 -> 0.801 (-0.111)`."""
+    """Each metric that fell by more than `max_drop` (absolute), largest fall first: `hybrid mrr@5 0.912 -> 0.801 (-0.111)`."""
     before = by_cell(previous)
-    found = []
+    found: list[tuple[float, str]] = []
     for (strategy, k), row in sorted(by_cell(current).items()):
         if (strategy, k) not in before:
             continue
         for metric in METRICS:
             old, new = float(before[(strategy, k)][metric]), float(row[metric])  # type: ignore[arg-type]
             if old - new > max_drop + 1e-12:  # float noise must not turn "equal to the threshold" into a drop
-                found.append(f"{strategy} {metric}@{k} {old:.3f} -> {new:.3f} ({new - old:+.3f})")
-    return found
+                found.append((new - old, f"{strategy} {metric}@{k} {old:.3f} -> {new:.3f} ({new - old:+.3f})"))
+    return [text for _, text in sorted(found, key=lambda pair: pair[0])]
 
 
-def regression_message(drops: Sequence[str], max_drop: float, previous_run: str) -> str:
-    return f"retrieval quality dropped by more than {max_drop:g} against run {previous_run}: " + "; ".join(drops)
+def regression_message(drops: Sequence[str], max_drop: float, previous_run: str, shown: int = 5) -> str:
+    """One line naming the largest drops (the table artifact has every change)."""
+    more = f"; and {len(drops) - shown} more" if len(drops) > shown else ""
+    return f"retrieval quality dropped by more than {max_drop:g} against run {previous_run}: " + "; ".join(drops[:shown]) + more

@@ -1,7 +1,7 @@
 """Retrieval metrics at a cut-off k, from one judged ranking per question. Pure: no lake, no Prefect.
 
 A strategy returns parent passages, best first; rank i is 1-based. Relevance is binary (see
-`paperlake.relevance`: a parent holding half of a reference context's word tokens; for generated
+`paperlake.relevance`: a parent containing half of a reference context's word tokens; for generated
 questions, the question's source parent). Each metric is the mean over the questions:
 
 - hit rate@k: 1 when a relevant parent is among the top k, else 0.
@@ -14,8 +14,8 @@ questions, the question's source parent). Each metric is the mean over the quest
   relevant to (R = 0) scores 0, as it does for hit rate and MRR: it stays in the denominator, so a
   dataset that does not match the lake shows as low numbers instead of silently shrinking.
 - context recall@k: the share of the reference's word tokens (all reference contexts of the question
-  together; for generated questions, the source parent's text) found in the top k parents read
-  together, counting repeats (`paperlake.relevance.coverage`).
+  together; for generated questions, the source parent's text) contained in the top k parents read
+  together (containment as in `paperlake.relevance`: inside a word 3-gram the passage holds too).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from paperlake.relevance import Bag, covered
+from paperlake.relevance import Passages, Reference, context_recall
 
 METRICS = ("hit_rate", "mrr", "ndcg", "context_recall")
 
@@ -62,13 +62,10 @@ class Judged:
         return self.recall[min(k, len(self.recall)) - 1]  # fewer than k retrieved: all of them
 
 
-def judge(ranked: Sequence[str], relevant: frozenset[str], bags: dict[str, Bag], reference: Bag) -> Judged:
-    """Judge one ranking (parent node ids, best first) against the relevant set and the reference bag."""
-    total, found, recall = reference.total(), Bag(), []
-    for node_id in ranked:
-        found.update(bags.get(node_id, Bag()))  # the top i read together
-        recall.append(covered(reference, found) / total if total else 0.0)
-    return Judged(tuple(n in relevant for n in ranked), len(relevant), tuple(recall))
+def judge(ranked: Sequence[str], relevant: frozenset[str], references: Sequence[Reference], passages: Passages) -> Judged:
+    """Judge one ranking (parent node ids, best first) against the relevant set and the reference contexts."""
+    recall = tuple(context_recall(references, passages, ranked[:i]) for i in range(1, len(ranked) + 1))
+    return Judged(tuple(node_id in relevant for node_id in ranked), len(relevant), recall)
 
 
 @dataclass(frozen=True)

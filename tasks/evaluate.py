@@ -19,10 +19,10 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from paperlake.eval_data import EvalDataset, EvalQuestion
+from paperlake.eval_data import EvalDataset
 from paperlake.eval_report import comparison_table, previous_run_id, regressions, rows_of_run
 from paperlake.metrics import Judged, aggregate, judge
-from paperlake.relevance import RelevanceIndex, bag, merged
+from paperlake.relevance import Passages, Reference, RelevanceIndex
 from paperlake.settings import Settings
 from storage.evaluation import comparable_results, extraction_models_at, parents_at, record_run
 from tasks.eval_dataset import lake_with_parents
@@ -80,19 +80,18 @@ def retrieve(settings: Settings, dataset: EvalDataset, k: int, strategies: Seque
         return Retrieval(searcher.snapshot_id, searcher.embed_model, rankings)
 
 
-def _relevant(question: EvalQuestion, index: RelevanceIndex) -> frozenset[str]:
-    if question.source_node_id is not None:  # generated: the source parent, if the lake still has it
-        return frozenset({question.source_node_id} & index.bags.keys())
-    return index.relevant_to(question.reference_contexts)
-
-
 def judge_all(dataset: EvalDataset, retrieval: Retrieval, parents: dict[str, str]) -> dict[str, list[Judged]]:
     """strategy -> one judged ranking per question (relevance worked out once per question)."""
-    index = RelevanceIndex(parents)
-    relevant = [_relevant(q, index) for q in dataset.questions]
-    references = [merged(bag(c) for c in q.reference_contexts) for q in dataset.questions]
+    passages = Passages(parents)
+    references = [[Reference(c) for c in q.reference_contexts] for q in dataset.questions]
+    judged_by_text = [r for q, refs in zip(dataset.questions, references, strict=True) if q.source_node_id is None for r in refs]
+    index = RelevanceIndex(passages, judged_by_text)
+    relevant = [
+        frozenset({q.source_node_id} & passages.tokens.keys()) if q.source_node_id is not None else index.relevant_to(refs)
+        for q, refs in zip(dataset.questions, references, strict=True)
+    ]  # generated questions: their source parent, if the lake still has it
     return {
-        strategy: [judge(ranked, rel, index.bags, ref) for ranked, rel, ref in zip(lists, relevant, references, strict=True)]
+        strategy: [judge(ranked, rel, refs, passages) for ranked, rel, refs in zip(lists, relevant, references, strict=True)]
         for strategy, lists in retrieval.rankings.items()
     }
 

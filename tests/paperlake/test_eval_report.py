@@ -7,7 +7,7 @@ import io
 import pytest
 
 from paperlake.charts import png_bytes, trend_figure
-from paperlake.eval_report import comparison_table, previous_run_id, regressions, rows_of_run
+from paperlake.eval_report import comparison_table, previous_run_id, regression_message, regressions, rows_of_run
 
 STRATEGIES = ("baseline", "chunks", "metadata", "hybrid")
 
@@ -61,3 +61,13 @@ def test_trend_chart_is_a_png_with_one_line_per_strategy():
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
     assert pixels.shape[0] > 100 and pixels.shape[1] > 300
+
+
+def test_the_message_names_the_largest_drops_first():
+    before = [_row("a", s, 5, hit=0.9) for s in STRATEGIES]
+    now = [_row("b", s, 5, hit=0.9 - 0.1 * (i + 1)) for i, s in enumerate(STRATEGIES)]
+    drops = regressions(now, before, max_drop=0.05)
+    assert [d.split()[0] for d in drops] == ["hybrid", "metadata", "chunks", "baseline"]
+    message = regression_message(drops, 0.05, "run-a", shown=2)
+    assert message.startswith("retrieval quality dropped by more than 0.05 against run run-a: hybrid hit_rate@5 0.900 -> 0.500")
+    assert message.endswith("; and 2 more") and "\n" not in message

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from paperlake.metrics import aggregate, judge
-from paperlake.relevance import RelevanceIndex, bag, coverage, meets_rule, merged, word_tokens
+from paperlake.relevance import Passages, Reference, RelevanceIndex, context_recall, word_tokens
 
 PARENTS = {
     "p1": "Solana proof of history clock",
@@ -15,30 +15,38 @@ PARENTS = {
     "p3": "Ethereum smart contracts, gas fees",
     "p4": "Solana proof-of-history orders transactions",
 }
-# question -> (reference contexts, ranking returned by a strategy)
+# question -> (reference contexts, ranking returned by a strategy). Contained = inside a word 3-gram the passage holds.
 QUESTIONS = {
-    # ref tokens: solana proof of history clock (5). p1 5/5 and p4 4/5 relevant; p2 2/5 < half is not. R = 2.
+    # ref: solana proof of history clock (5). p1 holds all; p4 holds [solana proof of] and [proof of history] -> 4/5;
+    # p2 holds none of its 3-grams (only the words proof, of). R = 2.
     "q1": (["Solana proof of history clock"], ["p4", "p2", "p1"]),
-    # ref: ethereum gas fees (3). Only p3 (3/3). R = 1.
-    "q2": (["Ethereum gas fees"], ["p1", "p3", "p2"]),
-    # ref: bitcoin mining difficulty adjustment (4). p2 holds bitcoin, mining: exactly half counts. R = 1, never retrieved.
-    "q3": (["Bitcoin mining difficulty adjustment"], ["p1", "p3", "p4"]),
+    # ref: smart contracts gas fees (4). Only p3 (4/4). R = 1.
+    "q2": (["smart contracts gas fees"], ["p1", "p3", "p2"]),
+    # ref: proof of work difficulty adjustment period (6). p2 holds [proof of work]: 3/6, exactly half counts. R = 1, never retrieved.
+    "q3": (["proof of work difficulty adjustment period"], ["p1", "p3", "p4"]),
     # nothing in the lake: R = 0, a miss for every metric.
     "q4": (["zebra unicorn rainbow"], ["p3", "p1", "p2"]),
 }
 
 
+def _references(contexts: list[str]) -> list[Reference]:
+    return [Reference(c) for c in contexts]
+
+
 def _judged():
-    index = RelevanceIndex(PARENTS)
+    passages = Passages(PARENTS)
+    index = RelevanceIndex(passages, [r for contexts, _ in QUESTIONS.values() for r in _references(contexts)])
     out = {}
     for qid, (contexts, ranked) in QUESTIONS.items():
-        out[qid] = judge(ranked, index.relevant_to(contexts), index.bags, merged(bag(c) for c in contexts))
+        references = _references(contexts)
+        out[qid] = judge(ranked, index.relevant_to(references), references, passages)
     return out
 
 
 def test_relevance_by_hand():
-    index = RelevanceIndex(PARENTS)
-    assert {qid: sorted(index.relevant_to(c)) for qid, (c, _) in QUESTIONS.items()} == {
+    passages = Passages(PARENTS)
+    index = RelevanceIndex(passages, [r for contexts, _ in QUESTIONS.values() for r in _references(contexts)])
+    assert {qid: sorted(index.relevant_to(_references(c))) for qid, (c, _) in QUESTIONS.items()} == {
         "q1": ["p1", "p4"], "q2": ["p3"], "q3": ["p2"], "q4": [],
     }  # fmt: skip
 
@@ -47,7 +55,7 @@ def test_per_question_by_hand():
     j = _judged()
     assert [j[q].first_relevant_rank for q in QUESTIONS] == [1, 2, None, None]
     assert [j[q].n_relevant for q in QUESTIONS] == [2, 1, 1, 0]
-    # q1: top1 p4 covers solana proof of history = 4/5; p2 adds nothing new; p1 adds clock -> 5/5.
+    # q1: top1 p4 contains solana proof of history = 4/5; p2 adds nothing; p1 adds clock -> 5/5.
     assert j["q1"].recall == pytest.approx((0.8, 0.8, 1.0))
     # q1 nDCG@2: DCG = 1 (p4 at rank 1, p2 not relevant); IDCG = 1 + 1/log2(3) = 1.63093 (R = 2) -> 0.61315.
     assert j["q1"].ndcg(2) == pytest.approx(1 / 1.6309298, abs=1e-6)
@@ -72,27 +80,31 @@ def test_aggregate_by_hand():
 
 
 def test_shorter_ranking_than_k_counts_what_was_found():
-    index = RelevanceIndex(PARENTS)
-    one = judge(["p3"], index.relevant_to(["Ethereum gas fees"]), index.bags, bag("Ethereum gas fees"))
+    passages, references = Passages(PARENTS), _references(["smart contracts gas fees"])
+    one = judge(["p3"], frozenset({"p3"}), references, passages)
     assert (one.hit(10), one.reciprocal_rank(10), one.ndcg(10), one.context_recall(10)) == (1.0, 1.0, 1.0, 1.0)
-    empty = judge([], frozenset({"p3"}), index.bags, bag("Ethereum gas fees"))
+    empty = judge([], frozenset({"p3"}), references, passages)
     assert (empty.hit(5), empty.ndcg(5), empty.context_recall(5)) == (0.0, 0.0, 0.0)
 
 
-def test_tokens_fold_case_split_punctuation_and_count_repeats():
+def test_words_count_where_they_stand_not_scattered():
     assert word_tokens("Proof-of-History, TPS=50_000 (Solana's)") == ["proof", "of", "history", "tps", "50", "000", "solana", "s"]
-    reference = bag("of of of proof")
-    assert coverage(reference, bag("proof of")) == 0.5  # min(3, 1) + min(1, 1) = 2 of 4
-    assert meets_rule(reference, bag("proof of")) and not meets_rule(reference, bag("proof"))
-    assert not meets_rule(bag(""), bag("anything"))
+    passages = Passages({"same": "a proof of history here", "scattered": "history of proof; proof of work", "short": "gas fees"})
+    assert context_recall(_references(["proof of history"]), passages, ["scattered"]) == 0.0  # a bag of words would say 1.0
+    assert context_recall(_references(["proof of history"]), passages, ["same"]) == 1.0
+    assert Reference("gas fees").half_in(passages.grams("short", 2))  # shorter than 3 words: must occur whole
+    assert not Reference("").half_in(passages.grams("short", 0))
 
 
-def test_index_finds_exactly_what_testing_every_parent_finds():
+def test_index_finds_exactly_what_testing_every_pair_finds():
     rng = random.Random(7)
-    words = [f"w{i}" for i in range(40)]
-    parents = {f"p{i}": " ".join(rng.choices(words, k=rng.randint(5, 30))) for i in range(200)}
-    index = RelevanceIndex(parents)
-    for _ in range(50):
-        context = " ".join(rng.choices(words, k=rng.randint(1, 25)))
-        brute = {pid for pid, text in parents.items() if meets_rule(bag(context), bag(text))}
-        assert index.relevant_to([context]) == brute
+    words = [f"w{i}" for i in range(12)]
+    texts = {f"p{i}": " ".join(rng.choices(words, k=rng.randint(2, 40))) for i in range(150)}
+    contexts = [" ".join(rng.choices(words, k=rng.randint(1, 12))) for _ in range(60)]
+    passages = Passages(texts)
+    index = RelevanceIndex(passages, [Reference(c) for c in contexts])
+    for context in contexts:
+        reference = Reference(context)
+        brute = {pid for pid in texts if reference.half_in(passages.grams(pid, reference.n))}
+        assert index.relevant_to([reference]) == brute
+    assert any(index.relevant_to([Reference(c)]) for c in contexts)  # the check is not vacuous
