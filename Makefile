@@ -22,6 +22,7 @@ demo: install
 	$(BIN)/paperlake sql "SELECT paper_id, kind, chunk_size, count(*) AS nodes FROM nodes GROUP BY ALL ORDER BY ALL"
 	$(BIN)/paperlake sql "SELECT e.model, e.dim, count(*) AS vectors FROM embeddings e GROUP BY ALL"
 	$(BIN)/paperlake sql "SELECT kind, model, left(replace(text, chr(10), ' / '), 110) AS text FROM extractions WHERE status = 'ok' ORDER BY parent_id, kind LIMIT 4"
+	$(BIN)/paperlake query "Can you tell me about the key concepts for safety finetuning" --strategy all -k 3
 
 test: install
 	$(BIN)/ruff check .
@@ -33,11 +34,15 @@ BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llama-index-readers-file==0.7.0 \
 		pandas==2.3.3 pytz==2026.6 tzdata==2026.6 beautifulsoup4==4.15.0 soupsieve==4.1.2 striprtf==0.0.26 defusedxml==0.7.1
+	# DuckDB's BM25 (fts) only to compare it with bm25s in bench/search.py; the search path does not use it.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps duckdb-extension-fts==1.5.5
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.extract
+	$(BIN)/python -m bench.search
+	$(BIN)/python -m bench.search_quality
 
 clean:
 	rm -rf $(VENV) data bench/out

@@ -80,7 +80,7 @@ def _write_build(cur: duckdb.DuckDBPyConnection, model: str, tmp: Path, snapshot
 
 
 def _batches(cur: duckdb.DuckDBPyConnection, sql: str, params: dict) -> Iterator[pa.RecordBatch]:
-    reader = cur.execute(sql, params).fetch_record_batch(_BATCH_ROWS)
+    reader = cur.execute(sql, params).to_arrow_reader(_BATCH_ROWS)
     yield from reader
 
 
