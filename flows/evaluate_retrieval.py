@@ -44,4 +44,6 @@ def evaluate_retrieval(
     publish(settings, outcome, list(retrieval.rankings), ks)
     if outcome.drops:
         return Failed(message=regression_message(outcome.drops, max_drop, str(outcome.previous_run_id)), data=outcome)
-    return Completed(message=f"{len(data.questions)} questions, {len(retrieval.rankings)} strategies evaluated", data=outcome)
+    unmatched = f"; {outcome.unanswerable} match no passage of the lake (scored as misses)" if outcome.unanswerable else ""
+    return Completed(message=f"{len(data.questions)} questions, {len(retrieval.rankings)} strategies evaluated{unmatched}",
+                     data=outcome)  # fmt: skip

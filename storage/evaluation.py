@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from storage.lakehouse import Append, Lakehouse
+from storage.lakehouse import Append, Lakehouse, Replace
 from storage.schema import UTC_TIMESTAMP
 from storage.tables import TableSpec
 
@@ -112,7 +112,9 @@ def stored_questions(house: Lakehouse, dataset: str) -> list[dict]:
 
 
 def store_questions(house: Lakehouse, rows: list[dict]) -> None:
-    house.commit([Append(EVAL_QUESTIONS, EVAL_QUESTIONS.rows(rows))], message=f"eval questions {rows[0]['dataset']}")
+    """One generated set, whole. Replace, not Append: two first nights at once leave one set, not a doubled one."""
+    dataset = rows[0]["dataset"]
+    house.commit([Replace(EVAL_QUESTIONS, {"dataset": dataset}, EVAL_QUESTIONS.rows(rows))], message=f"eval questions {dataset}")
 
 
 def record_run(house: Lakehouse, run: dict, results: list[dict], details: list[dict]) -> int | None:

@@ -58,7 +58,8 @@ def trend_markdown(outcome: EvaluationOutcome, png: bytes, path: Path | None) ->
     lines = [
         f"# Retrieval quality over {runs} run(s)",
         f"Dataset `{run['dataset']}` ({run['n_questions']} questions), embeddings `{run['embed_model']}`, "
-        f"lake snapshot {run['lake_snapshot']}, code `{run['code_version']}`.",
+        f"lake snapshot {run['lake_snapshot']}, code `{run['code_version']}`; {outcome.unanswerable} question(s) match "
+        "no passage of the lake (scored as misses).",
         "",
         f"![retrieval quality trend](data:image/png;base64,{base64.b64encode(png).decode('ascii')})",
     ]

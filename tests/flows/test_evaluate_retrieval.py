@@ -78,6 +78,7 @@ def test_metrics_recorded_charted_and_a_drop_fails_the_run(lake_env, tmp_path):
     assert first.is_completed(), first.message
     outcome = first.result()
     assert outcome.previous_run_id is None and outcome.run["n_questions"] == 5
+    assert outcome.unanswerable == 1 and "1 match no passage of the lake" in first.message
     assert {r["strategy"] for r in outcome.results} == {"baseline", "chunks", "metadata", "hybrid"}
     best = max(r["hit_rate"] for r in outcome.results if r["k"] == 10)
     assert 0 < best <= 0.8  # the unanswerable question is always missed
