@@ -60,6 +60,8 @@ def trend_markdown(outcome: EvaluationOutcome, png: bytes, path: Path | None) ->
         f"Dataset `{run['dataset']}` ({run['n_questions']} questions), embeddings `{run['embed_model']}`, "
         f"lake snapshot {run['lake_snapshot']}, code `{run['code_version']}`; {outcome.unanswerable} question(s) match "
         "no passage of the lake (scored as misses).",
+        "Missed (no relevant passage retrieved; which ones: `eval_details`): "
+        + ", ".join(f"{strategy} {count}" for strategy, count in outcome.missed.items()) + ".",
         "",
         f"![retrieval quality trend](data:image/png;base64,{base64.b64encode(png).decode('ascii')})",
     ]

@@ -25,7 +25,7 @@ from paperlake.metrics import Judged, aggregate, judge
 from paperlake.relevance import Passages, Reference, RelevanceIndex
 from paperlake.settings import Settings
 from storage.evaluation import comparable_results, extraction_models_at, parents_at, record_run
-from tasks.eval_dataset import lake_with_parents
+from tasks.eval_dataset import EvaluationError, lake_with_parents
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KS = (1, 2, 5, 10)
@@ -76,8 +76,12 @@ def retrieve(settings: Settings, dataset: EvalDataset, k: int, strategies: Seque
 
     queries = [q.question for q in dataset.questions]
     with Searcher(settings) as searcher:
-        rankings = {s: [[r.node_id for r in hits] for hits in searcher.search_many(queries, s, k)] for s in strategies or STRATEGIES}
-        return Retrieval(searcher.snapshot_id, searcher.embed_model, rankings)
+        for _ in range(3):  # an ingest landed mid-run: every strategy must have searched one snapshot
+            snapshot = searcher.snapshot_id
+            rankings = {s: [[r.node_id for r in hits] for hits in searcher.search_many(queries, s, k)] for s in strategies or STRATEGIES}
+            if searcher.snapshot_id == snapshot:
+                return Retrieval(snapshot, searcher.embed_model, rankings)
+    raise EvaluationError("the lake kept changing while the strategies searched it: evaluate again once ingests are done")
 
 
 def judge_all(dataset: EvalDataset, retrieval: Retrieval, parents: dict[str, str]) -> dict[str, list[Judged]]:
