@@ -37,51 +37,58 @@ def row_groups(index: SearchIndex, strategy: str) -> list[tuple[int, int]]:
     }[strategy]
 
 
-def paper_mask(index: SearchIndex, start: int, end: int, papers: np.ndarray | None) -> np.ndarray | None:
-    return None if papers is None else np.isin(index.paper[start:end], papers)
+def paper_mask(index: SearchIndex, start: int, end: int, papers: np.ndarray) -> np.ndarray:
+    return np.isin(index.paper[start:end], papers)
 
 
-def dense_scores(index: SearchIndex, groups: list[tuple[int, int]], queries: np.ndarray) -> list[np.ndarray]:
-    """[rows, n_queries] cosine scores per group: one matmul over each contiguous, memory-mapped block."""
-    return [np.asarray(index.vectors[a:b]) @ queries.T for a, b in groups]
+def dense_scores(index: SearchIndex, groups: list[tuple[int, int]], queries: np.ndarray) -> np.ndarray:
+    """[n_queries, rows] cosine scores: one matmul per contiguous, memory-mapped group, each query's row contiguous."""
+    if queries.shape[0] == 1:  # one query: BLAS's matrix-vector kernel, a little faster than a 1-row product
+        blocks = [(np.asarray(index.vectors[a:b]) @ queries[0])[None, :] for a, b in groups]
+    else:
+        blocks = [queries @ np.asarray(index.vectors[a:b]).T for a, b in groups]
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
 
 
-def collapse(index: SearchIndex, rows: np.ndarray, scores: np.ndarray, k: int) -> Ranking:
-    """Best `k` parents of scored rows: each hit resolves to its parent, which keeps its best (max) score.
+def _empty() -> Ranking:
+    return Ranking(np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int32))
+
+
+def collapse(index: SearchIndex, scores: np.ndarray, rows: np.ndarray | int, k: int) -> Ranking:
+    """Best `k` parents of scored rows (`rows`: their row numbers, or the first row of a contiguous run):
+    each hit resolves to its parent, which keeps its best (max) score; -inf marks rows left out.
 
     Exact without scoring every parent: hits are taken best first in growing batches until they name
     `k` distinct parents; a parent not reached yet scores below every hit taken, so below those `k`."""
-    valid = np.isfinite(scores)
-    rows, scores = rows[valid], scores[valid]
-    if not len(scores) or k < 1:
-        return Ranking(np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int32))
-    take = min(len(scores), max(8 * k, 64))
+    n = len(scores)
+    if n == 0 or k < 1:
+        return _empty()
+    take = min(n, max(8 * k, 64))
     while True:
-        top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+        top = np.argpartition(-scores, take - 1)[:take] if take < n else np.arange(n)
         top = top[np.argsort(-scores[top], kind="stable")]
-        parents = np.asarray(index.parent[rows[top]])
+        top = top[np.isfinite(scores[top])]
+        hit_rows = rows[top] if isinstance(rows, np.ndarray) else top + rows
+        parents = np.asarray(index.parent[hit_rows])
         _, first = np.unique(parents, return_index=True)  # first = best hit of each parent
-        if len(first) >= k or take >= len(scores):
+        if len(first) >= k or take >= n or len(top) < take:  # enough parents, or no hit left
             best = np.sort(first)[:k]
-            return Ranking(parents[best].astype(np.int32), scores[top][best].astype(np.float32), rows[top][best].astype(np.int32))
-        take = min(len(scores), take * 4)
+            return Ranking(parents[best].astype(np.int32), scores[top][best].astype(np.float32), hit_rows[best].astype(np.int32))
+        take = min(n, take * 4)
 
 
 def dense_ranking(index: SearchIndex, strategy: str, queries: np.ndarray, k: int, papers: np.ndarray | None) -> list[Ranking]:
     """Per query: the top `k` parents by cosine over the strategy's rows (max over a parent's nodes)."""
     groups = row_groups(index, strategy)
-    blocks = dense_scores(index, groups, queries)
-    rows = np.concatenate([np.arange(a, b, dtype=np.int32) for a, b in groups])
-    masks = [paper_mask(index, a, b, papers) for a, b in groups]
+    scores = dense_scores(index, groups, queries)
+    rows: np.ndarray | int = groups[0][0] if len(groups) == 1 else np.concatenate([np.arange(a, b, dtype=np.int32) for a, b in groups])
+    mask = None if papers is None else np.concatenate([paper_mask(index, a, b, papers) for a, b in groups])
     rankings = []
     for q in range(queries.shape[0]):
-        per_group = []
-        for block, mask in zip(blocks, masks, strict=True):
-            column = block[:, q].copy()
-            if mask is not None:
-                column[~mask] = -np.inf
-            per_group.append(column)
-        rankings.append(collapse(index, rows, np.concatenate(per_group), k))
+        column = scores[q]
+        if mask is not None:
+            column = np.where(mask, column, -np.inf)
+        rankings.append(collapse(index, column, rows, k))
     return rankings
 
 
@@ -96,10 +103,9 @@ def bm25_ranking(index: SearchIndex, query: str, depth: int, papers: np.ndarray 
     for which, start, count in (("parents", 0, m.n_parents), ("children", m.n_parents, m.n_children)):
         scores = index.bm25(which, ids) if count else np.zeros(0, np.float32)
         scores = np.where(scores > 0, scores, -np.inf).astype(np.float32)  # no shared word: no evidence
-        mask = paper_mask(index, start, start + count, papers)
-        if mask is not None:
-            scores[~mask] = -np.inf
-        out.append(collapse(index, np.arange(start, start + count, dtype=np.int32), scores, depth))
+        if papers is not None:
+            scores[~paper_mask(index, start, start + count, papers)] = -np.inf
+        out.append(collapse(index, scores, start, depth))
     return out
 
 

@@ -188,3 +188,18 @@ def test_search_many_matches_one_by_one(lake: Lake) -> None:
         for strategy in STRATEGIES:
             batch = s.search_many(queries, strategy, k=2)
             assert batch == [s.search(q, strategy, k=2) for q in queries]
+
+
+def test_two_processes_opening_at_once_build_one_index(lake: Lake) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = ("from paperlake.settings import Settings; from storage.search import Searcher; "
+              "s = Searcher(Settings()); print(s.snapshot_id, s._fresh_index().folder.name)")  # fmt: skip
+    env = {**os.environ, "PAPERLAKE_DATA_DIR": str(lake.data_dir)}
+    runs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=300)[0].split() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert outputs[0] == outputs[1]  # the second waited on the lock and opened the first one's build
+    assert len(list(index_root(lake.data_dir, "wordllama").glob("build-*"))) == 1
