@@ -108,14 +108,12 @@ class OpenAIMetadataLLM:
         if http is not None:
             await http.aclose()
 
-    async def extract(self, passage: str) -> ExtractionOutput:
+    async def chat(self, system: str, user: str) -> tuple[Any, str]:
+        """One JSON-mode chat call: (raw response, content). Errors are the retry layer's types, redacted."""
         import openai
         from llama_index.core.llms import ChatMessage, MessageRole
 
-        messages = [
-            ChatMessage(role=MessageRole.SYSTEM, content=self.prompts.system_message()),
-            ChatMessage(role=MessageRole.USER, content=self.prompts.user_message(passage)),
-        ]
+        messages = [ChatMessage(role=MessageRole.SYSTEM, content=system), ChatMessage(role=MessageRole.USER, content=user)]
         error: Exception | None = None
         try:
             response = await self._client().achat(messages, response_format={"type": "json_object"})
@@ -129,20 +127,30 @@ class OpenAIMetadataLLM:
         if error is not None:
             # Raised outside the `except`, so the SDK's exception (body, request headers) is not its context.
             raise error
-        return self._output(response.raw, response.message.content or "")
+        return response.raw, response.message.content or ""
+
+    async def extract(self, passage: str) -> ExtractionOutput:
+        raw, content = await self.chat(self.prompts.system_message(), self.prompts.user_message(passage))
+        return self._output(raw, content)
 
     def _output(self, raw: Any, content: str) -> ExtractionOutput:
-        usage = getattr(raw, "usage", None)
-        input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        finish_reason = raw.choices[0].finish_reason if getattr(raw, "choices", None) else None
-        if finish_reason in ("length", "content_filter"):
-            raise ExtractionFailed(f"partial output: finish_reason={finish_reason}", input_tokens, output_tokens)
+        input_tokens, output_tokens = complete_usage(raw)
         try:
             summary, questions = parse_extraction(content, self.prompts.num_questions)
         except ExtractionFailed as exc:
             raise ExtractionFailed(exc.reason, input_tokens, output_tokens) from None
         return ExtractionOutput(summary, questions, input_tokens, output_tokens)
+
+
+def complete_usage(raw: Any) -> tuple[int, int]:
+    """(input, output) tokens of a chat response; `ExtractionFailed` when the answer was cut short."""
+    usage = getattr(raw, "usage", None)
+    input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    finish_reason = raw.choices[0].finish_reason if getattr(raw, "choices", None) else None
+    if finish_reason in ("length", "content_filter"):
+        raise ExtractionFailed(f"partial output: finish_reason={finish_reason}", input_tokens, output_tokens)
+    return input_tokens, output_tokens
 
 
 def make_metadata_llm(settings: Settings, embedder: Embedder | None = None) -> MetadataLLM:

@@ -17,7 +17,6 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -25,6 +24,7 @@ from typing import Any, Literal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from paperlake.asyncio_sync import run_sync
 from paperlake.errors import PaperlakeError
 from paperlake.llm import ExtractionFailed, ExtractionOutput, MetadataLLM, make_metadata_llm
 from paperlake.models import Node, sha256_text
@@ -287,13 +287,7 @@ def run_extraction(
     passages: Sequence[ParentPassage], llm: MetadataLLM, cache: ContentCache, **options: Any
 ) -> ExtractionRun:
     """`extract_passages` from sync code, whether or not this thread already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(extract_passages(passages, llm, cache, **options))
-    # A loop runs here (a Prefect worker, a notebook): it cannot be blocked on, so use a thread of our own.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperlake-extract") as pool:
-        return pool.submit(asyncio.run, extract_passages(passages, llm, cache, **options)).result()
+    return run_sync(lambda: extract_passages(passages, llm, cache, **options))
 
 
 def extract_with_settings(

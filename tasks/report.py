@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.futures import PrefectFuture, as_completed
 
 from paperlake import progress
 from paperlake.models import PaperReport
+from paperlake.redact import describe_error
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -42,9 +48,25 @@ def failure_message(reports: list[PaperReport]) -> str | None:
     return f"{len(failed)} of {len(reports)} papers failed: {named}"
 
 
-def publish_table(key: str, rows: list[dict[str, object]], description: str) -> None:
-    if rows:
-        create_table_artifact(table=rows, key=key, description=description, _sync=True)
+def publish_table(key: str, rows: list[dict[str, object]], description: str) -> bool:
+    """A table artifact; False (logged) when Prefect's API fails: a report never fails the work it reports on."""
+    if not rows:
+        return True
+    return _published(key, lambda: create_table_artifact(table=rows, key=key, description=description, _sync=True))
+
+
+def publish_markdown(key: str, markdown: str, description: str) -> bool:
+    """A markdown artifact (Prefect's UI renders it, `data:image/png;base64,...` images too); False when the API fails."""
+    return _published(key, lambda: create_markdown_artifact(markdown=markdown, key=key, description=description, _sync=True))
+
+
+def _published(key: str, create: Callable[[], object]) -> bool:
+    try:
+        create()
+    except Exception as exc:  # the API hiccuped: the run's data has landed, only its report is lost
+        log.warning("artifact %s not published: %s", key, describe_error(exc))
+        return False
+    return True
 
 
 class RunProgress:
