@@ -164,7 +164,10 @@ def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: Ing
     row.update(pdf_sha256=pdf_sha, n_pages=parsed.n_pages, n_chars=parsed.n_chars)
     if source.source == "local":
         row["title"] = _local_title(parsed)
-    ctx.lake.write_paper(row, nodes, vectors, ctx.embedder.model, extractions=extraction_rows)
+    try:
+        ctx.lake.write_paper(row, nodes, vectors, ctx.embedder.model, extractions=extraction_rows)
+    except Exception as exc:  # nothing of this commit is visible: the lake keeps the paper's previous version
+        raise PaperError(pid, "write_failed", describe_error(exc)) from exc
     return PaperReport(pid, "ok", parsed.n_pages, len(nodes), title=row["title"] or "", embed_calls=stats.calls)
 
 

@@ -1,17 +1,16 @@
-"""The per-paper work without Prefect: skip rules, failure isolation, concurrent runs."""
+"""The per-paper work without Prefect: skip rules, failure isolation, failed writes (see test_ingest_processes for kills)."""
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
+from collections.abc import Callable
 from pathlib import Path
-
-import duckdb
 
 from paperlake.ids import resolve_refs
 from paperlake.settings import Settings
 from storage.lakehouse import connect_read_only as connect
-from tasks.ingest import IngestOptions, ingest_paper, lookup_metadata
+from tasks.chunk import ChunkingOptions
+from tasks.ingest import IngestOptions, ingest_context, ingest_paper, lookup_metadata
+from tests.helpers import snapshot_problems
 from tests.pdfs import make_pdf, sample_pages
 
 
@@ -54,41 +53,48 @@ def test_a_failed_rerun_keeps_the_good_copy(tmp_path, arxiv_server):
         assert conn.sql("SELECT count(*) > 0 FROM nodes").fetchone() == (True,)
 
 
-def _run_in_process(settings_json: str, refs: list[str]) -> None:
-    _ingest(Settings.model_validate_json(settings_json), refs, force=True)
+def _fail_at(event: str) -> Callable[[str], None]:
+    def hook(name: str) -> None:
+        if name == event:
+            raise OSError("disk full (injected)")
+
+    return hook
 
 
-def test_two_concurrent_ingests_of_overlapping_papers_leave_one_consistent_copy(tmp_path):
+def _paper_state(data_dir: Path, paper_id: str) -> tuple:
+    with connect(data_dir) as conn:
+        conn.execute("BEGIN")
+        state = (conn.execute("SELECT id FROM ducklake_current_snapshot('lake')").fetchone(),
+                 conn.execute("SELECT * FROM papers WHERE paper_id = ?", [paper_id]).fetchall(),
+                 conn.execute("SELECT n.*, e.embedding FROM nodes n LEFT JOIN embeddings e USING (node_id) "
+                              "WHERE n.paper_id = ? ORDER BY n.node_id", [paper_id]).fetchall())  # fmt: skip
+        conn.execute("ROLLBACK")
+    return state
+
+
+def test_a_write_that_fails_after_some_tables_are_staged_keeps_the_old_version_and_says_write_failed(tmp_path):
     settings = _settings(tmp_path / "data")
-    pdfs = _pdfs(tmp_path / "in", 4)
-    _ingest(settings, pdfs[:1])  # the catalog exists; readers query while writers write
-    errors: list[Exception] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            try:
-                with connect(settings.data_dir) as conn:
-                    conn.sql("SELECT count(*), count(DISTINCT node_id) FROM nodes JOIN embeddings USING (node_id)").fetchall()
-            except duckdb.Error as exc:
-                errors.append(exc)
-
-    watcher = threading.Thread(target=reader)
-    watcher.start()
-    ctx = multiprocessing.get_context("spawn")
-    runs = [ctx.Process(target=_run_in_process, args=(settings.model_dump_json(), refs)) for refs in (pdfs[:3], pdfs[1:])]
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join(120)
-    stop.set()
-    watcher.join()
-    assert [run.exitcode for run in runs] == [0, 0]
-    assert errors == []
-    with connect(settings.data_dir) as conn:
-        assert conn.sql("SELECT count(*), count(DISTINCT paper_id) FROM papers WHERE status = 'ok'").fetchone() == (4, 4)
-        total, distinct = conn.sql("SELECT count(*), count(DISTINCT node_id) FROM nodes").fetchone()
-        assert total == distinct
-        unmatched = conn.sql("SELECT count(*) FROM nodes FULL JOIN embeddings USING (node_id) WHERE nodes.paper_id IS NULL OR embeddings.model IS NULL")
-        assert unmatched.fetchone() == (0,)
-    assert not list(settings.data_dir.rglob("*.tmp"))
+    old, new = _pdfs(tmp_path / "in", 2)
+    [first] = _ingest(settings, [old])
+    before = _paper_state(settings.data_dir, first.paper_id)
+    fault = _fail_at("staged:embeddings")  # through the storage seam: nodes staged, embeddings staged, then the fault
+    ingest_context(settings).lake.hooks.append(fault)
+    try:
+        [source] = resolve_refs([old])[0]
+        rechunked = IngestOptions(ChunkingOptions(child_chunk_sizes=(64,)), force=True)  # a real change to every table
+        again = ingest_paper(source, None, rechunked, settings)
+        assert _paper_state(settings.data_dir, first.paper_id) == before  # same row, nodes, vectors, snapshot
+        [fresh] = _ingest(settings, [new])
+    finally:
+        ingest_context(settings).lake.hooks.remove(fault)
+    for report in (again, fresh):
+        assert report.status == "failed" and report.reason.startswith("write_failed: ") and "disk full (injected)" in report.reason
+        assert "\n" not in report.reason
+    assert again.extra["kept_previous"] is True and fresh.extra["kept_previous"] is False
+    _, problems = snapshot_problems(settings.data_dir)
+    assert problems == {}
+    with connect(settings.data_dir) as conn:  # the new paper: a failed row saying why, nothing else of it
+        assert conn.execute("SELECT status, error FROM papers WHERE paper_id = ?", [fresh.paper_id]).fetchall() == [("failed", fresh.reason)]
+        counts = [conn.execute(f"SELECT count(*) FROM {t} WHERE paper_id = ?", [fresh.paper_id]).fetchone()[0]
+                  for t in ("nodes", "embeddings", "extractions")]  # fmt: skip
+        assert counts == [0, 0, 0]
