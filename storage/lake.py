@@ -1,10 +1,12 @@
 """Papers in the lake: each paper's row, nodes, vectors and extractions change together, in one commit.
 
 A reader sees a paper's old version or its new one, never a mix; a failure before the commit leaves
-the old version untouched. Writers of one paper are serialised by a per-paper file lock (two runs
-ingesting a paper for the first time would otherwise both insert it: DuckLake sees no conflict
-between two appends), and every read that decides what to write happens under that lock, from
-committed state only.
+the old version untouched. Writers of one paper are serialised by a per-paper file lock, and every
+read that decides what to write (carried-over and merged extractions) happens under it, from
+committed state only. With the SQLite catalog, a transaction that overlaps another's commit fails to
+flush ("database is locked") and is retried whole, so the catalog alone already keeps two first-time
+writers of a paper from both inserting it (measured); the lock keeps that true on catalogs where
+DuckLake merges two appends as non-conflicting, and keeps those read-then-write steps exact.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from storage.lakehouse import connect_read_only as connect
 from tests.pdfs import make_pdf, sample_pages
 
 PAPERLAKE = str(Path(sys.executable).with_name("paperlake"))
@@ -83,23 +82,3 @@ def test_sql_imports_neither_prefect_nor_llama_index(tmp_path):
     env = {**os.environ, "PAPERLAKE_DATA_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
-
-
-def test_two_ingest_commands_at_once_leave_one_consistent_copy(tmp_path, arxiv_server, prefect_server):
-    for i in range(4):
-        arxiv_server.add_paper(f"2307.0928{i}", make_pdf(sample_pages(4 + i)), title=f"Paper {i}", authors=[])
-    env = {**os.environ, "PAPERLAKE_DATA_DIR": str(tmp_path / "data"), "PAPERLAKE_ARXIV_URL": arxiv_server.url,
-           "PAPERLAKE_ARXIV_DELAY": "0", "PREFECT_API_URL": prefect_server}  # fmt: skip
-    lists = [["2307.09280", "2307.09281", "2307.09282"], ["2307.09281", "2307.09282", "2307.09283"]]
-    runs = [subprocess.Popen([PAPERLAKE, "ingest", "--force", *ids], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for ids in lists]  # fmt: skip
-    outputs = [run.communicate(timeout=180) for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], outputs
-    with connect(tmp_path / "data") as conn:
-        counts = conn.sql(
-            "SELECT (SELECT count(*) FROM papers WHERE status = 'ok'), "
-            "(SELECT count(*) - count(DISTINCT node_id) FROM nodes), "
-            "(SELECT count(*) FROM nodes FULL JOIN embeddings USING (node_id) "
-            " WHERE nodes.node_id IS NULL OR embeddings.node_id IS NULL)"
-        ).fetchone()
-    assert counts == (4, 0, 0)  # every paper once, no duplicate node, every node with its vector
