@@ -7,8 +7,11 @@ from pathlib import Path
 
 from paperlake.ids import resolve_refs
 from paperlake.settings import Settings
+from storage.cache import ContentCache
 from storage.lakehouse import connect_read_only as connect
 from tasks.chunk import ChunkingOptions
+from tasks.derive import collect_passages, records_by_paper, write_extractions
+from tasks.extract import extract_with_settings
 from tasks.ingest import IngestOptions, ingest_context, ingest_paper, lookup_metadata
 from tests.helpers import snapshot_problems
 from tests.pdfs import make_pdf, sample_pages
@@ -98,3 +101,60 @@ def test_a_write_that_fails_after_some_tables_are_staged_keeps_the_old_version_a
         counts = [conn.execute(f"SELECT count(*) FROM {t} WHERE paper_id = ?", [fresh.paper_id]).fetchone()[0]
                   for t in ("nodes", "embeddings", "extractions")]  # fmt: skip
         assert counts == [0, 0, 0]
+
+
+def _extract(settings: Settings) -> int:
+    """One extraction run over the lake, written back as the flow does; returns its model calls."""
+    passages, _ = collect_passages(settings, None)
+    cache = ContentCache(settings.data_dir / "cache" / "extractions.sqlite")
+    try:
+        run = extract_with_settings(passages, settings, cache, lake=ingest_context(settings).lake)
+    finally:
+        cache.close()
+    for paper_id, records in records_by_paper(run.records).items():
+        assert write_extractions(settings, paper_id, records).status == "ok"
+    return run.calls
+
+
+def _derived(data_dir: Path) -> tuple[dict[str, str], dict[str, list], dict[str, list]]:
+    """(parent id -> its text sha256, sha -> its summary and question texts, sha -> its extraction rows)."""
+    with connect(data_dir) as conn:
+        parents = dict(conn.execute("SELECT node_id, text_sha256 FROM nodes WHERE kind = 'parent'").fetchall())
+        nodes = conn.execute("SELECT parent_id, kind, text FROM nodes WHERE kind IN ('summary', 'question') ORDER BY ALL").fetchall()
+        rows = conn.execute("SELECT parent_id, kind, model, text, created_at FROM extractions ORDER BY ALL").fetchall()
+    by_sha: tuple[dict[str, list], dict[str, list]] = ({}, {})
+    for found, into in ((nodes, by_sha[0]), (rows, by_sha[1])):
+        for parent_id, *rest in found:
+            into.setdefault(parents[parent_id], []).append(tuple(rest))
+    return parents, *by_sha
+
+
+def test_summaries_and_questions_of_unchanged_parent_text_survive_a_re_ingest(tmp_path, arxiv_server):
+    pid, pages = "2307.09288", sample_pages(12)
+    arxiv_server.add_paper(pid, make_pdf(pages), title="Llama 2", authors=[], version="v1")
+    settings = _settings(tmp_path / "data", arxiv_server.url)
+
+    def ingest(child_sizes: tuple[int, ...]) -> None:
+        sources, _ = resolve_refs([pid])
+        options = IngestOptions(ChunkingOptions(256, child_sizes))  # small parents: many of them
+        assert ingest_paper(sources[0], lookup_metadata(settings, sources)[pid], options, settings).status == "ok"
+
+    ingest((64, 128))
+    assert _extract(settings) == len(_derived(settings.data_dir)[0])  # the first extraction: a call per parent
+    parents, summaries, rows = _derived(settings.data_dir)
+
+    ingest((64,))  # other children, the same parents
+    assert _derived(settings.data_dir) == (parents, summaries, rows)
+
+    pages[0] = "\n".join(f"An inserted line number {i} about a new result." for i in range(4)) + "\n" + pages[0]
+    arxiv_server.add_paper(pid, make_pdf(pages), title="Llama 2", authors=[], version="v2")
+    ingest((64,))  # the first page changed: new text in front, every later parent at a new position
+    new_parents, new_summaries, new_rows = _derived(settings.data_dir)
+    unchanged = {sha for sha in new_parents.values() if sha in summaries}
+    changed = set(new_parents.values()) - unchanged
+    assert unchanged and changed and not set(new_parents) & set(parents)  # ids all shifted, most texts kept
+    assert new_summaries == {sha: summaries[sha] for sha in unchanged}  # kept, without a call; none for new text
+    assert new_rows == {sha: rows[sha] for sha in unchanged}
+    assert snapshot_problems(settings.data_dir)[1] == {}
+    assert _extract(settings) == len(changed)  # the next extract: only the new texts
+    assert set(_derived(settings.data_dir)[1]) == set(new_parents.values())
