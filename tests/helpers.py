@@ -104,3 +104,11 @@ def child_reports(output: str) -> dict[str, dict]:
     """The per-paper JSON lines an ingest child printed, by paper id."""
     reports = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     return {report["paper_id"]: report for report in reports}
+
+
+def lake_footprint(data_dir: Path) -> tuple[int, list[str]]:
+    """(snapshots the lake holds, data files on disk under data/lake/): what a run that changes nothing leaves alone."""
+    with connect_read_only(data_dir) as conn:
+        snapshots = conn.execute("SELECT count(*) FROM ducklake_snapshots('lake')").fetchone()[0]
+    files = sorted(str(p.relative_to(data_dir)) for p in (Path(data_dir) / "lake").rglob("*") if p.is_file())
+    return snapshots, files
