@@ -145,14 +145,16 @@ class Lake:
         return True
 
     # ---- the lake as a shared cache -----------------------------------------------------------
-    def find_vectors(self, model: str, digests: list[str]) -> dict[str, bytes]:
-        """float32 bytes of stored vectors of `model` for texts with these sha256 digests."""
+    def find_vectors(self, model: str, digests: list[str], document_prefix: str = "") -> dict[str, bytes]:
+        """float32 bytes of stored vectors of `model` for texts with these sha256 digests, embedded with
+        `document_prefix` (as the paper's `ingest_config` records it: absent means none)."""
         if not digests:
             return {}
         table = self._rows(
             "SELECT DISTINCT ON (n.text_sha256) n.text_sha256, e.embedding FROM embeddings e JOIN nodes n USING (node_id) "
-            "WHERE e.model = ? AND list_contains(?, n.text_sha256)",
-            [model, sorted(set(digests))],
+            "JOIN papers p ON p.paper_id = n.paper_id WHERE e.model = ? AND list_contains(?, n.text_sha256) "
+            "AND coalesce(json_extract_string(p.ingest_config, '$.embed_document_prefix'), '') = ?",
+            [model, sorted(set(digests)), document_prefix],
         )
         if table is None:
             return {}

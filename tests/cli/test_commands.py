@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from tests.helpers import lake_footprint
 from tests.pdfs import make_pdf, sample_pages
 
 PAPERLAKE = str(Path(sys.executable).with_name("paperlake"))
@@ -50,7 +52,7 @@ def test_bad_setting_is_one_clear_line(tmp_path):
 
 
 def test_ingest_prints_a_summary_exits_1_on_failure_and_sql_reads_the_lake(tmp_path, arxiv_server, prefect_server):
-    arxiv_server.add_paper("2307.09288", make_pdf(sample_pages(3)), title="Llama 2", authors=["H. Touvron"])
+    arxiv_server.add_paper("2307.09288", make_pdf(sample_pages(8)), title="Llama 2", authors=["H. Touvron"])
     env = {"PAPERLAKE_DATA_DIR": str(tmp_path / "data"), "PAPERLAKE_ARXIV_URL": arxiv_server.url,
            "PAPERLAKE_ARXIV_DELAY": "0", "PREFECT_API_URL": prefect_server}  # fmt: skip
     result = _run(["ingest", "2307.09288", "2307.99999", "not-an-id"], env)
@@ -70,8 +72,10 @@ def test_ingest_prints_a_summary_exits_1_on_failure_and_sql_reads_the_lake(tmp_p
     extracted = _run(["extract"], env)
     assert extracted.returncode == 0, extracted.stderr
     assert "model=local-extractive" in extracted.stdout and "failures=0" in extracted.stdout
+    footprint = lake_footprint(tmp_path / "data")
     again = _run(["extract", "2307.09288"], env)
     assert again.returncode == 0 and "calls=0" in again.stdout and "cache_hits=" in again.stdout
+    assert lake_footprint(tmp_path / "data") == footprint  # a warm extract: no new snapshot, no new file
 
 
 def test_sql_imports_neither_prefect_nor_llama_index(tmp_path):
@@ -82,3 +86,19 @@ def test_sql_imports_neither_prefect_nor_llama_index(tmp_path):
     env = {**os.environ, "PAPERLAKE_DATA_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
+
+
+def test_a_process_with_an_empty_cache_folder_takes_vectors_and_extractions_from_the_lake(tmp_path, openai_server, prefect_server):
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(make_pdf(sample_pages(8), title="Shared Through The Lake"))
+    env = {"PAPERLAKE_DATA_DIR": str(tmp_path / "data"), "PAPERLAKE_EMBED_MODEL": "text-embedding-3-small",
+           "PAPERLAKE_LLM_MODEL": "gpt-4o-mini", "PREFECT_API_URL": prefect_server, **openai_server.env()}  # fmt: skip
+    first = _run(["ingest", "--extract", str(pdf)], env)
+    assert first.returncode == 0, first.stderr
+    assert openai_server.calls["embeddings"] and openai_server.calls["chat"]
+    shutil.rmtree(tmp_path / "data" / "cache")  # the local SQLite caches: as on another machine sharing the lake
+    calls = dict(openai_server.calls)
+
+    again = _run(["ingest", "--force", "--extract", str(pdf)], env)  # a fresh process: re-ingest, then extract
+    assert again.returncode == 0, again.stderr
+    assert dict(openai_server.calls) == calls  # not one embedding or chat request reached the server
