@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import shutil
 import subprocess
@@ -13,10 +16,11 @@ from tests.helpers import lake_footprint
 from tests.pdfs import make_pdf, sample_pages
 
 PAPERLAKE = str(Path(sys.executable).with_name("paperlake"))
+LEGACY = Path(__file__).resolve().parents[1] / "storage" / "legacy_lake"
 
 
-def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PAPERLAKE, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+def _run(args: list[str], env: dict[str, str], timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PAPERLAKE, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, input=stdin)
 
 
 def test_no_route_to_arxiv_fails_in_seconds_naming_the_setting(tmp_path):
@@ -102,3 +106,42 @@ def test_a_process_with_an_empty_cache_folder_takes_vectors_and_extractions_from
     again = _run(["ingest", "--force", "--extract", str(pdf)], env)  # a fresh process: re-ingest, then extract
     assert again.returncode == 0, again.stderr
     assert dict(openai_server.calls) == calls  # not one embedding or chat request reached the server
+
+
+def test_every_command_pointed_at_a_folder_without_a_lake_says_so_in_one_line_and_creates_nothing(tmp_path):
+    env = {"PAPERLAKE_DATA_DIR": str(tmp_path)}
+    for args in (["sql", "SELECT 1"], ["shell"], ["maintain"], ["extract"]):
+        result = _run(args, env, stdin="SELECT 1;\n")
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and "PAPERLAKE_DATA_DIR" in result.stderr and result.stdout == "", args
+    assert list(tmp_path.iterdir()) == []  # no lake, no cache: nothing
+
+
+def test_migrate_maintain_then_sql_in_each_format_and_the_duckdb_shell(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(LEGACY, data)  # a lake in the per-paper layout, written by the code before DuckLake
+    env = {"PAPERLAKE_DATA_DIR": str(data)}
+    old = _run(["sql", "SELECT 1"], env)
+    assert old.returncode == 2 and "paperlake migrate" in old.stderr and "PAPERLAKE_DATA_DIR" in old.stderr
+    migrated = _run(["migrate"], env)
+    assert migrated.returncode == 0 and migrated.stdout.startswith("migrated 3 papers (3 papers, 16 nodes, 16 embeddings, 2 extractions)")
+    maintained = _run(["maintain"], env)
+    assert maintained.returncode == 0 and maintained.stdout.startswith("data files "), maintained.stderr
+
+    query = "SELECT paper_id, status, n_pages, authors FROM papers ORDER BY paper_id"
+    as_csv = _run(["sql", query, "--format", "csv"], env)
+    rows = list(csv.reader(io.StringIO(as_csv.stdout)))
+    assert rows[0] == ["paper_id", "status", "n_pages", "authors"]  # a header line, then the rows
+    assert [row[:3] for row in rows[1:]] == [["hep-th/9901001", "failed", "0"], ["local-1c11b033d2b8", "ok", "2"],
+                                             ["local-6f58f3eb4d52", "ok", "3"]]  # fmt: skip
+    as_json = _run(["sql", query, "--format", "json"], env)
+    objects = [json.loads(line) for line in as_json.stdout.splitlines()]  # one object a line
+    assert [(o["paper_id"], o["status"], o["n_pages"], o["authors"]) for o in objects] == [
+        (row[0], row[1], int(row[2]), []) for row in rows[1:]]  # fmt: skip
+    table = _run(["sql", "SELECT kind, count(*) AS n FROM nodes GROUP BY 1 ORDER BY 1"], env)
+    assert table.returncode == 0 and all(kind in table.stdout for kind in ("child", "parent", "question", "summary"))
+
+    script = ".mode csv\nSELECT count(*) AS n FROM nodes;\nDELETE FROM nodes;\nSELECT count(*) AS n FROM embeddings;\n"
+    shell = _run(["shell"], env, stdin=script)  # the DuckDB shell, the lake attached read-only as the default schema
+    assert shell.stdout.split() == ["n", "16", "n", "16"]
+    assert "read-only" in shell.stderr or "read only" in shell.stderr.lower(), shell.stderr
