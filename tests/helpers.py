@@ -64,7 +64,7 @@ LAKE_CHECKS = {
     "papers whose chunk sizes differ from their ingest_config": """
         WITH want AS (SELECT paper_id, CAST(json_extract(ingest_config, '$.parent_chunk_size') AS INTEGER) AS parent,
                              list_sort(CAST(json_extract(ingest_config, '$.child_chunk_sizes') AS INTEGER[])) AS children
-                      FROM papers WHERE status = 'ok'),
+                      FROM papers WHERE status = 'ok' AND json_extract(ingest_config, '$.parent_chunk_size') IS NOT NULL),
              got AS (SELECT paper_id, list_sort(list(DISTINCT chunk_size) FILTER (WHERE kind = 'parent')) AS parents,
                             list_sort(list(DISTINCT chunk_size) FILTER (WHERE kind = 'child')) AS children
                      FROM nodes GROUP BY 1)

@@ -19,8 +19,9 @@ PAPERLAKE = str(Path(sys.executable).with_name("paperlake"))
 LEGACY = Path(__file__).resolve().parents[1] / "storage" / "legacy_lake"
 
 
-def _run(args: list[str], env: dict[str, str], timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PAPERLAKE, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, input=stdin)
+def _run(args: list[str], env: dict[str, str], timeout: float = 120, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PAPERLAKE, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout,
+                          input=stdin, cwd=cwd)  # fmt: skip
 
 
 def test_no_route_to_arxiv_fails_in_seconds_naming_the_setting(tmp_path):
@@ -129,7 +130,7 @@ def test_migrate_maintain_then_sql_in_each_format_and_the_duckdb_shell(tmp_path)
     assert maintained.returncode == 0 and maintained.stdout.startswith("data files "), maintained.stderr
 
     query = "SELECT paper_id, status, n_pages, authors FROM papers ORDER BY paper_id"
-    as_csv = _run(["sql", query, "--format", "csv"], env)
+    as_csv = _run(["sql", query, "--format", "csv"], env, cwd=tmp_path)  # from any directory
     rows = list(csv.reader(io.StringIO(as_csv.stdout)))
     assert rows[0] == ["paper_id", "status", "n_pages", "authors"]  # a header line, then the rows
     assert [row[:3] for row in rows[1:]] == [["hep-th/9901001", "failed", "0"], ["local-1c11b033d2b8", "ok", "2"],
@@ -142,6 +143,6 @@ def test_migrate_maintain_then_sql_in_each_format_and_the_duckdb_shell(tmp_path)
     assert table.returncode == 0 and all(kind in table.stdout for kind in ("child", "parent", "question", "summary"))
 
     script = ".mode csv\nSELECT count(*) AS n FROM nodes;\nDELETE FROM nodes;\nSELECT count(*) AS n FROM embeddings;\n"
-    shell = _run(["shell"], env, stdin=script)  # the DuckDB shell, the lake attached read-only as the default schema
+    shell = _run(["shell"], env, stdin=script, cwd=tmp_path)  # the DuckDB shell, the lake read-only as the default schema
     assert shell.stdout.split() == ["n", "16", "n", "16"]
     assert "read-only" in shell.stderr or "read only" in shell.stderr.lower(), shell.stderr
