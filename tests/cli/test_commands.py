@@ -78,6 +78,7 @@ def test_ingest_prints_a_summary_exits_1_on_failure_and_sql_reads_the_lake(tmp_p
     assert extracted.returncode == 0, extracted.stderr
     assert "model=local-extractive" in extracted.stdout and "failures=0" in extracted.stdout
     footprint = lake_footprint(tmp_path / "data")
+    assert footprint[1]  # 8 pages: Parquet files, not only rows inlined in the catalog
     again = _run(["extract", "2307.09288"], env)
     assert again.returncode == 0 and "calls=0" in again.stdout and "cache_hits=" in again.stdout
     assert lake_footprint(tmp_path / "data") == footprint  # a warm extract: no new snapshot, no new file
