@@ -16,7 +16,7 @@ from paperlake.errors import PaperlakeError
 from paperlake.llm_base import ExtractionFailed
 from paperlake.prompts import EVAL_QUESTION_PROMPTS, LOCAL_EVAL_QUESTION_TEMPLATE, LOCAL_EVAL_QUESTION_VERSION, parse_question
 from paperlake.redact import describe_error, one_line
-from paperlake.retrying import async_retrying
+from paperlake.retrying import retried_in_slot
 from paperlake.settings import LOCAL_LLM_MODELS, Settings
 
 _MAX_STATEMENT_WORDS = 40  # longer sentences are usually several glued by PDF text; cut there
@@ -91,15 +91,11 @@ def make_question_writer(settings: Settings) -> QuestionWriter:
 async def write_questions(passages: Sequence[tuple[str, str]], writer: QuestionWriter, settings: Settings) -> dict[str, str]:
     """{parent id: question} for (parent id, text) pairs; `QuestionGenerationError` if any gets none."""
     slots = asyncio.Semaphore(settings.llm_concurrency)
-    retry = {"max_attempts": settings.llm_max_attempts, "retry_after_cap": settings.retry_after_cap}
 
     async def one(parent_id: str, text: str) -> tuple[str, str]:
-        async def attempt() -> str:
-            async with slots:  # held for the request only, never across a backoff sleep
-                return await writer.write(text)
-
         try:
-            return parent_id, await async_retrying(**retry)(attempt)
+            return parent_id, await retried_in_slot(lambda: writer.write(text), slots, settings.llm_max_attempts,
+                                                    settings.retry_after_cap)  # fmt: skip
         except Exception as exc:
             reason = one_line(str(exc)) if isinstance(exc, PaperlakeError) else describe_error(exc)
             raise QuestionGenerationError(f"no evaluation question for parent {parent_id} ({writer.model}): {reason}") from None

@@ -9,11 +9,12 @@ Prefect-free and HTTP-library-agnostic: anything with `.response.headers` / a st
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import (
@@ -27,6 +28,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # Network trouble worth another try; not UnsupportedProtocol/LocalProtocolError (our bug).
@@ -186,3 +188,15 @@ def async_retrying(
 ) -> AsyncRetrying:
     """The same policy for coroutines: `await async_retrying(...)(coro_fn, *args)`."""
     return AsyncRetrying(**_policy(max_attempts, retry_after_cap, base_delay, max_delay, extra_transient))
+
+
+async def retried_in_slot(call: Callable[[], Awaitable[T]], slots: asyncio.Semaphore, max_attempts: int,
+                          retry_after_cap: float) -> T:  # fmt: skip
+    """`await call()` under the policy above, each attempt holding one of `slots` (the concurrency cap)
+    for the request only: a call waiting out a backoff or a Retry-After leaves its slot to the others."""
+
+    async def attempt() -> T:
+        async with slots:
+            return await call()
+
+    return await async_retrying(max_attempts, retry_after_cap)(attempt)
