@@ -62,26 +62,25 @@ def _openai_class() -> type[OpenAI]:
     return AnyModelOpenAI
 
 
-class OpenAIMetadataLLM:
-    """One JSON-mode chat call per passage. Installs log redaction for the API key it holds."""
+class OpenAIChat:
+    """One OpenAI(-compatible) chat endpoint: plain or JSON-mode calls, no retries, redacted errors.
 
-    def __init__(self, settings: Settings, prompts: PromptSet = DEFAULT_PROMPTS) -> None:
-        self.model = settings.llm_model
-        self.prompts = prompts
-        self.prompt_version = prompts.version
-        self._api_key = settings.require_openai_key(f"PAPERLAKE_LLM_MODEL={settings.llm_model}")
-        install_log_redaction(settings.secret_values())
+    Every chat model of paperlake talks through this (the metadata LLM below, the answer model, the
+    safety judge), each with its own model, base URL and key. Installs log redaction for its key."""
+
+    def __init__(self, model: str, api_key: str, base_url: str | None, timeout: float, secrets: list[str]) -> None:
+        self.model = model
+        self._api_key = api_key
+        install_log_redaction([api_key, *secrets])
         self._client_class = _openai_class()  # imports llama-index now, not inside the first timed request
-        self._base_url = settings.openai_base_url
-        # Another server may serve another model under the same name: its answers are not ours.
-        self.cache_scope = f"{self.model}@{self._base_url}" if self._base_url else self.model
-        self._timeout = settings.llm_timeout
+        self._base_url = base_url
+        self._timeout = timeout
         # An async HTTP pool belongs to the event loop that opened it: one client per loop, closed by aclose().
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[OpenAI, httpx.AsyncClient]]
         self._clients = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:  # never shows the key
-        return f"OpenAIMetadataLLM(model={self.model!r}, prompt_version={self.prompt_version!r})"
+        return f"{type(self).__name__}(model={self.model!r})"
 
     def _client(self) -> OpenAI:
         import openai
@@ -108,13 +107,15 @@ class OpenAIMetadataLLM:
         if http is not None:
             await http.aclose()
 
-    async def chat(self, system: str, user: str, *, json_mode: bool = True) -> tuple[Any, str]:
-        """One chat call (JSON mode unless told otherwise): (raw response, content). Errors are the retry
-        layer's types, redacted."""
+    async def chat(self, system: str | None, user: str, *, json_mode: bool = True) -> tuple[Any, str]:
+        """One chat call (JSON mode unless told otherwise; no system message when `system` is None):
+        (raw response, content). Errors are the retry layer's types, redacted."""
         import openai
         from llama_index.core.llms import ChatMessage, MessageRole
 
-        messages = [ChatMessage(role=MessageRole.SYSTEM, content=system), ChatMessage(role=MessageRole.USER, content=user)]
+        messages = [ChatMessage(role=MessageRole.USER, content=user)]
+        if system is not None:
+            messages.insert(0, ChatMessage(role=MessageRole.SYSTEM, content=system))
         error: Exception | None = None
         try:
             options = {"response_format": {"type": "json_object"}} if json_mode else {}  # answers are prose
@@ -130,6 +131,21 @@ class OpenAIMetadataLLM:
             # Raised outside the `except`, so the SDK's exception (body, request headers) is not its context.
             raise error
         return response.raw, response.message.content or ""
+
+
+class OpenAIMetadataLLM(OpenAIChat):
+    """One JSON-mode chat call per passage, with PAPERLAKE_LLM_MODEL, OPENAI_API_KEY and OPENAI_BASE_URL."""
+
+    def __init__(self, settings: Settings, prompts: PromptSet = DEFAULT_PROMPTS) -> None:
+        api_key = settings.require_openai_key(f"PAPERLAKE_LLM_MODEL={settings.llm_model}")
+        super().__init__(settings.llm_model, api_key, settings.openai_base_url, settings.llm_timeout, settings.secret_values())
+        self.prompts = prompts
+        self.prompt_version = prompts.version
+        # Another server may serve another model under the same name: its answers are not ours.
+        self.cache_scope = f"{self.model}@{self._base_url}" if self._base_url else self.model
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAIMetadataLLM(model={self.model!r}, prompt_version={self.prompt_version!r})"
 
     async def extract(self, passage: str) -> ExtractionOutput:
         raw, content = await self.chat(self.prompts.system_message(), self.prompts.user_message(passage))
