@@ -2,7 +2,8 @@
 
 Rows are dicts with strategy, k and the four metrics of `paperlake.metrics.METRICS` (as in the
 `eval_results` table). "Comparable" means the same questions (dataset_sha256) and embedding model;
-the lake may have changed in between, which is one of the things a drop can reveal.
+the lake may have changed in between, which is one of the things a drop can reveal. The history and
+comparison helpers also serve the safety evaluation, whose cells are (group_kind, group_name).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from paperlake.metrics import METRICS
 Row = dict[str, object]
 
 
-def by_cell(rows: Sequence[Row]) -> dict[tuple[str, int], Row]:
-    return {(str(r["strategy"]), int(r["k"])): r for r in rows}  # type: ignore[call-overload]
+def by_cell(rows: Sequence[Row], keys: Sequence[str] = ("strategy", "k")) -> dict[tuple, Row]:
+    return {tuple(r[key] for key in keys): r for r in rows}
 
 
 def previous_run_id(history: Sequence[Row], current_run_id: str) -> str | None:
@@ -35,15 +36,21 @@ def _delta(now: object, before: object) -> float | None:
     return round(float(now) - float(before), 4)
 
 
-def comparison_table(current: Sequence[Row], previous: Sequence[Row]) -> list[Row]:
-    """One row per strategy and k: each metric and its change against the previous run (None: no previous)."""
-    before = by_cell(previous)
+def _rounded(value: object) -> float | None:
+    return round(float(value), 4) if isinstance(value, (int, float)) else None  # None: not measurable in that run
+
+
+def comparison_table(current: Sequence[Row], previous: Sequence[Row], keys: Sequence[str] = ("strategy", "k"),
+                     metrics: Sequence[str] = METRICS) -> list[Row]:  # fmt: skip
+    """One row per cell (strategy and k; or the caller's `keys`): each metric and its change against the
+    previous run (None: no previous, or no value in one of the two runs). Rows sorted by their keys."""
+    before = by_cell(previous, keys)
     table = []
-    for (strategy, k), row in sorted(by_cell(current).items()):
-        out: Row = {"strategy": strategy, "k": k}
-        for metric in METRICS:
-            out[metric] = round(float(row[metric]), 4)  # type: ignore[arg-type]
-            out[f"change_{metric}"] = _delta(row[metric], before[(strategy, k)][metric]) if (strategy, k) in before else None
+    for cell, row in sorted(by_cell(current, keys).items()):
+        out: Row = dict(zip(keys, cell, strict=True))
+        for metric in metrics:
+            out[metric] = _rounded(row[metric])
+            out[f"change_{metric}"] = _delta(row[metric], before[cell][metric]) if cell in before else None
         table.append(out)
     return table
 

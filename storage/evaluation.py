@@ -11,6 +11,8 @@ A run's rows (runs, results, details) land in one commit: a reader sees the whol
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
 
 from storage.lakehouse import Append, Lakehouse, Replace
@@ -117,14 +119,15 @@ def store_questions(house: Lakehouse, rows: list[dict]) -> None:
     house.commit([Replace(EVAL_QUESTIONS, {"dataset": dataset}, EVAL_QUESTIONS.rows(rows))], message=f"eval questions {dataset}")
 
 
+def record_rows(house: Lakehouse, parts: Sequence[tuple[TableSpec, list[dict]]], message: str) -> int | None:
+    """Rows of several tables appended in one commit (a reader sees a whole run or nothing); the new snapshot id."""
+    return house.commit([Append(spec, spec.rows(rows)) for spec, rows in parts], message=message).snapshot_id
+
+
 def record_run(house: Lakehouse, run: dict, results: list[dict], details: list[dict]) -> int | None:
     """The run, its results and details in one commit; the new snapshot id."""
-    changes = [
-        Append(EVAL_RUNS, EVAL_RUNS.rows([run])),
-        Append(EVAL_RESULTS, EVAL_RESULTS.rows(results)),
-        Append(EVAL_DETAILS, EVAL_DETAILS.rows(details)),
-    ]
-    return house.commit(changes, message=f"evaluation {run['run_id']}").snapshot_id
+    parts = [(EVAL_RUNS, [run]), (EVAL_RESULTS, results), (EVAL_DETAILS, details)]
+    return record_rows(house, parts, f"evaluation {run['run_id']}")
 
 
 def comparable_results(house: Lakehouse, dataset_sha256: str, embed_model: str) -> list[dict]:

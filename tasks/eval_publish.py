@@ -7,20 +7,15 @@ Prefect's UI renders). Publishing happens after the run's rows landed and never 
 
 from __future__ import annotations
 
-import base64
-import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from paperlake.files import write_atomically
 from paperlake.metrics import METRICS
-from paperlake.redact import describe_error
 from paperlake.settings import Settings
 from tasks.evaluate import EvaluationOutcome
-from tasks.report import publish_markdown, publish_table
+from tasks.report import png_image, publish_chart, publish_table
 
-log = logging.getLogger(__name__)
 TABLE_KEY = "evaluate-retrieval"
 TREND_KEY = "evaluate-retrieval-trend"
 
@@ -46,12 +41,6 @@ def trend_png(outcome: EvaluationOutcome, strategies: Sequence[str], ks: Sequenc
     return png_bytes(trend_figure(outcome.history, strategies, chart_panels(ks), title=title))
 
 
-def write_chart(settings: Settings, png: bytes, outcome: EvaluationOutcome) -> Path:
-    path = chart_path(settings, outcome)
-    write_atomically(path, [png])
-    return path
-
-
 def trend_markdown(outcome: EvaluationOutcome, png: bytes, path: Path | None) -> str:
     run = outcome.run
     runs = len({r["run_id"] for r in outcome.history})
@@ -63,7 +52,7 @@ def trend_markdown(outcome: EvaluationOutcome, png: bytes, path: Path | None) ->
         "Missed (no relevant passage retrieved; which ones: `eval_details`): "
         + ", ".join(f"{strategy} {count}" for strategy, count in outcome.missed.items()) + ".",
         "",
-        f"![retrieval quality trend](data:image/png;base64,{base64.b64encode(png).decode('ascii')})",
+        png_image("retrieval quality trend", png),
     ]
     if path is not None:
         lines += ["", f"Chart file: `{path}`"]
@@ -76,15 +65,5 @@ def publish(settings: Settings, outcome: EvaluationOutcome, strategies: Sequence
     publish_table(TABLE_KEY, outcome.comparison,
                   f"Run {outcome.run['run_id']} on {outcome.run['dataset']}: metrics per strategy and k; "
                   f"change_* against the previous run on the same questions and embedding model ({previous})")  # fmt: skip
-    try:
-        png = trend_png(outcome, strategies, ks)
-    except Exception as exc:  # a chart is a view of data that has landed: it must not fail the run
-        log.warning("trend chart not drawn: %s", describe_error(exc))
-        return None
-    path: Path | None = None
-    try:
-        path = write_chart(settings, png, outcome)
-    except OSError as exc:
-        log.warning("trend chart not written: %s", describe_error(exc))
-    publish_markdown(TREND_KEY, trend_markdown(outcome, png, path), f"{', '.join(METRICS[:2])} over past runs")
-    return path
+    return publish_chart(TREND_KEY, f"{', '.join(METRICS[:2])} over past runs", lambda: trend_png(outcome, strategies, ks),
+                         chart_path(settings, outcome), lambda png, path: trend_markdown(outcome, png, path))  # fmt: skip

@@ -3,9 +3,11 @@ the one-line verdict that names the failed papers."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 from prefect.artifacts import (
@@ -17,6 +19,7 @@ from prefect.artifacts import (
 from prefect.futures import PrefectFuture, as_completed
 
 from paperlake import progress
+from paperlake.files import write_atomically
 from paperlake.models import PaperReport
 from paperlake.redact import describe_error
 
@@ -58,6 +61,32 @@ def publish_table(key: str, rows: list[dict[str, object]], description: str) -> 
 def publish_markdown(key: str, markdown: str, description: str) -> bool:
     """A markdown artifact (Prefect's UI renders it, `data:image/png;base64,...` images too); False when the API fails."""
     return _published(key, lambda: create_markdown_artifact(markdown=markdown, key=key, description=description, _sync=True))
+
+
+def png_image(alt: str, png: bytes) -> str:
+    """Markdown for a PNG inline (a `data:` URI): Prefect's UI shows it with no file server."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def publish_chart(key: str, description: str, draw: Callable[[], bytes], path: Path,
+                  markdown: Callable[[bytes, Path | None], str]) -> Path | None:  # fmt: skip
+    """Draw a trend chart, write it to `path` and publish `markdown(png, path or None)` as an artifact.
+
+    Each step is best effort, logged: a chart is a view of data that has landed and must not fail the
+    run. Returns the path when the file was written."""
+    try:
+        png = draw()
+    except Exception as exc:
+        log.warning("trend chart not drawn: %s", describe_error(exc))
+        return None
+    written: Path | None = None
+    try:
+        write_atomically(path, [png])
+        written = path
+    except OSError as exc:
+        log.warning("trend chart not written: %s", describe_error(exc))
+    publish_markdown(key, markdown(png, written), description)
+    return written
 
 
 def _published(key: str, create: Callable[[], object]) -> bool:
