@@ -13,6 +13,10 @@ class ConfigError(PaperlakeError):
     """A setting is missing or wrong; the message names the variable."""
 
 
+class NoJudgeError(ConfigError):
+    """The safety evaluation has no judge model: nothing can be measured, and nothing is recorded."""
+
+
 class PaperError(PaperlakeError):
     """One paper cannot be ingested. `reason` is a short stable code stored in `papers.error`.
 

@@ -14,11 +14,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from paperlake.errors import ConfigError
+from paperlake.errors import ConfigError, NoJudgeError
 
 # Names that select the offline implementations; any other name selects OpenAI.
 LOCAL_EMBED_MODELS = ("wordllama",)
 LOCAL_LLM_MODELS = ("local-extractive",)
+OPENAI_API_URL = "https://api.openai.com/v1"
+NO_JUDGE_MESSAGE = "no judge model configured (PAPERLAKE_JUDGE_MODEL): set it, with PAPERLAKE_JUDGE_API_KEY, to evaluate answer safety"
 
 
 class Settings(BaseSettings):
@@ -59,11 +61,23 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
 
+    # The safety evaluation's judge: its own endpoint and key, so a judge server (e.g. one hosting Safety
+    # LLaMA) never receives the answering model's OPENAI_API_KEY, nor the answering server the judge's key.
+    judge_model: str | None = Field(None, description="Chat model that judges answers in `evaluate-safety`; unset: no judge.")
+    judge_base_url: str | None = Field(None, description="The judge's OpenAI-compatible base URL (default: OpenAI's API).")
+    judge_api_key: SecretStr | None = Field(None, description="The judge's API key (never logged, stored or shown).")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         # Resolved once, so every process and the DuckDB views agree on one location.
         return value.expanduser().resolve()
+
+    @field_validator("judge_model", "judge_base_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        # `PAPERLAKE_JUDGE_MODEL=` in an env file means "no judge", not a model named "".
+        return (value.strip() or None) if value is not None else None
 
     @field_validator("arxiv_url")
     @classmethod
@@ -98,9 +112,19 @@ class Settings(BaseSettings):
         if llm and not self.llm_is_local:
             self.require_openai_key(f"PAPERLAKE_LLM_MODEL={self.llm_model}")
 
+    def require_judge(self) -> tuple[str, str, str]:
+        """(model, base URL, API key) of the safety judge; `NoJudgeError` / `ConfigError` naming the variable."""
+        if self.judge_model is None:
+            raise NoJudgeError(NO_JUDGE_MESSAGE)
+        if self.judge_api_key is None or not self.judge_api_key.get_secret_value().strip():
+            raise ConfigError(f"PAPERLAKE_JUDGE_MODEL={self.judge_model} needs PAPERLAKE_JUDGE_API_KEY "
+                              "(any non-empty value for a server that checks none).")  # fmt: skip
+        # Explicit, so the SDK never falls back to OPENAI_BASE_URL and sends the judge's key to the answering server.
+        return self.judge_model, (self.judge_base_url or OPENAI_API_URL).rstrip("/"), self.judge_api_key.get_secret_value()
+
     def secret_values(self) -> list[str]:
         """Every secret these settings hold, for log redaction."""
-        return [key.get_secret_value() for key in (self.openai_api_key,) if key is not None]
+        return [key.get_secret_value() for key in (self.openai_api_key, self.judge_api_key) if key is not None]
 
     @property
     def max_pdf_bytes(self) -> int:
