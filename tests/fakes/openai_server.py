@@ -44,6 +44,7 @@ class Rule:
     seconds: float = 0.0
     content: str | None = None
     finish_reason: str = "stop"
+    anywhere: bool = False  # match in the whole user text, not only the delimited passage
 
 
 @dataclass
@@ -55,9 +56,13 @@ class RecordedRequest:
     status: int = 0
 
 
+def user_text(body: dict[str, Any]) -> str:
+    return "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user")
+
+
 def passage_of(body: dict[str, Any]) -> str:
     """The delimited passage of a chat request (else all of its user text)."""
-    user = "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user")
+    user = user_text(body)
     found = _PASSAGE.search(user)
     return found.group(1) if found else user
 
@@ -104,19 +109,21 @@ class FakeOpenAI:
         match: str | None = None,
         endpoint: str = "chat",
         echo_authorization: bool = False,
+        anywhere: bool = False,
     ) -> None:
         """Answer `status` to the next matching requests (body echoes the Authorization header if asked)."""
-        self._add(Rule("fail", times, endpoint, match, status, dict(headers or {}), body, echo_authorization))
+        self._add(Rule("fail", times, endpoint, match, status, dict(headers or {}), body, echo_authorization, anywhere=anywhere))
 
     def stall_next(self, seconds: float, times: int = 1, *, match: str | None = None, endpoint: str = "chat") -> None:
         """Sit on the next matching requests for `seconds` before answering (beyond the client timeout)."""
         self._add(Rule("stall", times, endpoint, match, seconds=seconds))
 
     def reply_next(
-        self, content: str, times: int = 1, *, finish_reason: str = "stop", match: str | None = None
+        self, content: str, times: int = 1, *, finish_reason: str = "stop", match: str | None = None, anywhere: bool = False
     ) -> None:
-        """Answer the next matching chat requests with this exact message content."""
-        self._add(Rule("reply", times, "chat", match, content=content, finish_reason=finish_reason))
+        """Answer the next matching chat requests with this exact message content (`anywhere`: `match` is
+        looked for in the whole user text, e.g. the question of an answer request, not only its passage)."""
+        self._add(Rule("reply", times, "chat", match, content=content, finish_reason=finish_reason, anywhere=anywhere))
 
     def truncate_next(self, times: int = 1, *, match: str | None = None) -> None:
         """Half an answer with `finish_reason="length"`, as when max_tokens runs out."""
@@ -126,10 +133,10 @@ class FakeOpenAI:
         with self._lock:
             self._rules.append(rule)
 
-    def _take_rule(self, endpoint: str, text: str) -> Rule | None:
+    def _take_rule(self, endpoint: str, text: str, whole: str) -> Rule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.times > 0 and rule.endpoint == endpoint and (rule.match is None or rule.match in text):
+                if rule.times > 0 and rule.endpoint == endpoint and (rule.match is None or rule.match in (whole if rule.anywhere else text)):
                     rule.times -= 1
                     return rule
         return None
@@ -199,7 +206,7 @@ class FakeOpenAI:
 
     def _respond(self, endpoint: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         text = passage_of(body) if endpoint == "chat" else json.dumps(body.get("input"))
-        rule = self._take_rule(endpoint, text)
+        rule = self._take_rule(endpoint, text, user_text(body) if endpoint == "chat" else text)
         if self.latency:
             self._stopping.wait(self.latency)
         if rule and rule.kind == "stall":
