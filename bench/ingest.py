@@ -29,6 +29,8 @@ def _setup_env(root: Path) -> None:
     os.environ["PREFECT_HOME"] = str(root / "prefect")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    # A shared 2-core machine can take longer than Prefect's default 20 s to start its server.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ["PAPERLAKE_ARXIV_DELAY"] = "0"
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # per-font warnings of the notebook's PDFReader
 
