@@ -59,6 +59,19 @@ def create_or_extend(cur: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
             cur.execute(f"ALTER TABLE {spec.name} ADD COLUMN {name} {ddl_type}")
 
 
+def set_table_options(cur: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """The table's Parquet settings, kept in the catalog (no snapshot). Outside a transaction: DuckLake
+    refuses options for a table created in the same transaction."""
+    if spec.row_group_rows is None:
+        return
+    current = cur.execute(
+        "SELECT value FROM ducklake_options(?) WHERE option_name = 'parquet_row_group_size' AND scope_entry = ?",
+        [ALIAS, f"main.{spec.name}"],
+    ).fetchone()
+    if current is None or current[0] != str(spec.row_group_rows):
+        cur.execute(f"CALL {ALIAS}.set_option('parquet_row_group_size', {int(spec.row_group_rows)}, table_name => ?)", [spec.name])
+
+
 def _scope_sql(scope: Mapping[str, object], alias: str) -> tuple[str, list[object]]:
     clauses, params = [], []
     for column, value in scope.items():
