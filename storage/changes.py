@@ -12,7 +12,7 @@ per table, an unchanged one a read only (bench/lake.py measures it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -59,17 +59,16 @@ def create_or_extend(cur: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
             cur.execute(f"ALTER TABLE {spec.name} ADD COLUMN {name} {ddl_type}")
 
 
-def set_table_options(cur: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
-    """The table's Parquet settings, kept in the catalog (no snapshot). Outside a transaction: DuckLake
+def set_table_options(cur: duckdb.DuckDBPyConnection, specs: Sequence[TableSpec]) -> None:
+    """The tables' Parquet settings, kept in the catalog (no snapshot). Outside a transaction: DuckLake
     refuses options for a table created in the same transaction."""
-    if spec.row_group_rows is None:
-        return
-    current = cur.execute(
-        "SELECT value FROM ducklake_options(?) WHERE option_name = 'parquet_row_group_size' AND scope_entry = ?",
-        [ALIAS, f"main.{spec.name}"],
-    ).fetchone()
-    if current is None or current[0] != str(spec.row_group_rows):
-        cur.execute(f"CALL {ALIAS}.set_option('parquet_row_group_size', {int(spec.row_group_rows)}, table_name => ?)", [spec.name])
+    current = dict(cur.execute(
+        "SELECT scope_entry, value FROM ducklake_options(?) WHERE option_name = 'parquet_row_group_size'", [ALIAS]
+    ).fetchall())  # fmt: skip
+    for spec in specs:
+        if spec.row_group_rows is not None and current.get(f"main.{spec.name}") != str(spec.row_group_rows):
+            cur.execute(f"CALL {ALIAS}.set_option('parquet_row_group_size', {int(spec.row_group_rows)}, table_name => ?)",
+                        [spec.name])  # fmt: skip
 
 
 def _scope_sql(scope: Mapping[str, object], alias: str) -> tuple[str, list[object]]:

@@ -241,8 +241,7 @@ class Lakehouse:
                     except BaseException:
                         _rollback_quietly(cur)
                         raise
-                    for spec in missing:
-                        set_table_options(cur, spec)
+                    set_table_options(cur, missing)
                 break
             except duckdb.Error as exc:  # two processes creating the same table: the loser sees it next time
                 if not _is_retryable(exc) or time.monotonic() > deadline:
