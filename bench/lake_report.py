@@ -31,8 +31,8 @@ def print_queries(results: dict[int, dict[str, Measured]], build: Build) -> None
           f"{nodes_per_paper(TYPICAL_PARENTS)} nodes,")
     print("  too many for 10,000 papers in minutes; the files per paper (what the old layout paid for) are the same")
     _describe_build(build)
-    print(f"wall ms (CPU ms), median of {RUNS} runs, each a different paper (fewer, at least 3, past "
-          "10 s); open = connect + attach, or create the views")
+    print(f"wall ms (CPU ms), median of {RUNS} runs, each a different paper (at least 3 once 10 s are spent); "
+          "open = connect + attach, or create the views (median of up to 3)")
     head = "".join(f"{'(' + k + ') ' + label:>23}" for k, (label, _) in QUERIES.items())
     print(f"{'papers':>7}  {'layout':<33}{'files':>6}{'snaps':>6}{'open':>16}{head}{'find_vectors':>17}")
     for size, by_layout in results.items():

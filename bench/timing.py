@@ -35,12 +35,14 @@ def median(timings: list[Timing]) -> Timing:
     return Timing(statistics.median(t.wall_ms for t in timings), statistics.median(t.cpu_ms for t in timings))
 
 
-def median_of(calls: list[Callable[[], object]], budget_s: float = float("inf")) -> Timing:
-    """Median over `calls`, run in turn; stops early (after 3) once `budget_s` is spent: slow cases are slow."""
-    timings: list[Timing] = []
+def median_of(calls: list[Callable[[], object]], budget_s: float = float("inf"), min_runs: int = 3,
+              done: tuple[Timing, ...] = ()) -> Timing:  # fmt: skip
+    """Median over `done` and `calls`, run in turn; stops early (after `min_runs`) once `budget_s` is spent:
+    slow cases are slow, and a few runs of a 10-second query tell enough."""
+    timings = list(done)
     deadline = time.perf_counter() + budget_s
     for call in calls:
-        timings.append(timed(call)[0])
-        if len(timings) >= 3 and time.perf_counter() > deadline:
+        if len(timings) >= min_runs and time.perf_counter() > deadline:
             break
+        timings.append(timed(call)[0])
     return median(timings)
