@@ -35,8 +35,9 @@ $(BENCH_STAMP): $(STAMP)
 		pandas==2.3.3 pytz==2026.6 tzdata==2026.6 beautifulsoup4==4.15.0 soupsieve==4.1.2 striprtf==0.0.26 defusedxml==0.7.1
 	touch $(BENCH_STAMP)
 
-# bench.lake builds lakes of 100, 1,000 and 10,000 synthetic papers (about 10 minutes on 2 idle cores);
-# BENCH_LAKE_SIZES=100,1000 shrinks it for a quick run.
+# bench.lake builds lakes of 100, 1,000 and 10,000 synthetic papers: 18-26 minutes measured on this shared
+# 2-core machine (load average 2-16), most of it writing 20,000 small DuckLake files; BENCH_LAKE_SIZES=100,1000
+# makes it a few minutes.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.extract
