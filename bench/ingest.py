@@ -69,14 +69,15 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list]:
     """The flow's work, wired by hand: the yardstick for Prefect's overhead."""
     from paperlake.ids import resolve_refs
     from paperlake.settings import Settings
-    from tasks.ingest import IngestOptions, ingest_paper, lookup_metadata
+    from tasks.ingest import IngestOptions, ingest_paper, lookup_metadata, stored_papers
 
     settings = Settings(data_dir=data_dir)
     started = time.perf_counter()
     sources, _ = resolve_refs(refs)
-    metadata = lookup_metadata(settings, sources)
+    metadata, stored = lookup_metadata(settings, sources), stored_papers(settings, sources)
     with ThreadPoolExecutor(settings.workers) as pool:
-        reports = list(pool.map(lambda s: ingest_paper(s, metadata.get(s.paper_id), IngestOptions(), settings), sources))
+        reports = list(pool.map(lambda s: ingest_paper(s, metadata.get(s.paper_id), IngestOptions(), settings,
+                                                       stored.get(s.paper_id)), sources))  # fmt: skip
     return time.perf_counter() - started, reports
 
 

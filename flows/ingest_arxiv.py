@@ -11,7 +11,7 @@ from paperlake.models import PaperReport
 from paperlake.redact import install_log_redaction
 from paperlake.settings import load_settings, workers_for_flows
 from tasks.chunk import ChunkingOptions
-from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task
+from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task, stored_papers_task
 from tasks.report import RunProgress, failure_message, publish_table, report_rows
 
 
@@ -36,7 +36,8 @@ def ingest_arxiv(
     sources, invalid = resolve_refs(arxiv_ids)
     reports = [PaperReport(e.paper_id, "failed", reason=e.one_line) for e in invalid]
     metadata = lookup_metadata_task(settings, sources) if sources else {}
-    futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings) for s in sources]
+    stored = stored_papers_task(settings, sources) if sources and not force else {}
+    futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings, stored.get(s.paper_id)) for s in sources]
     reports += RunProgress("ingest", len(futures), key="ingest-progress").track(futures)
     publish_table("ingest-report", report_rows(reports), "One row per paper of this ingest run")
     message = failure_message(reports)

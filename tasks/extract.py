@@ -307,7 +307,8 @@ def extract_with_settings(
     if lake is not None:
 
         def shared(digests: list[str]) -> dict[str, bytes]:
-            found = lake.find_extractions(llm.model, llm.prompt_version, digests)
+            papers = sorted({passage.paper_id for passage in passages})
+            found = lake.find_extractions(llm.model, llm.prompt_version, digests, papers)
             return {sha: encode_stored(kinds) for sha, kinds in found.items()}
 
     return run_extraction(
