@@ -34,7 +34,7 @@ class Variant:
     child_collapse: str = "max"  # max | sum: how a parent's children's BM25 scores become its score
     dense: tuple[str, ...] = ("chunks",)  # baseline | chunks | metadata lists fused
     dense_collapse: str = "max"  # max | sum-topN (N child hits collected, their cosines summed per parent)
-    fusion: str = "rrf"  # rrf | minmax (scores scaled to [0, 1] over each list's top `depth`, summed) | zscore
+    fusion: str = "minmax"  # minmax (scores scaled to [0, 1] over each list's top `depth`, summed) | zscore | rrf
     rrf_k: int = 60  # rrf only
     weights: tuple[float, ...] = ()  # per list (dense lists, then BM25 lists); () = all 1
     depth: int = 100  # parents taken from each list into the fusion

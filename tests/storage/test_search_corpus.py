@@ -36,8 +36,8 @@ def test_solana_dev_set_through_every_strategy(tmp_path: Path) -> None:
         "SELECT node_id, text FROM nodes WHERE kind = 'parent'").to_pylist()}  # fmt: skip
     results, _ = score(dataset, judge_all(dataset, retrieval, parents), [5])
     quality = {r["strategy"]: (r["hit_rate"], r["mrr"]) for r in results}
-    # Measured hit@5 0.966 / MRR@5 0.883 for hybrid, 0.828 / 0.641 for baseline; the floors leave room for
+    # Measured hit@5 0.966 / MRR@5 0.940 for hybrid, 0.828 / 0.641 for baseline (README); the floors leave room for
     # other PDF engines' text, not for regressions.
     hit, mrr = quality[DEFAULT_STRATEGY]
-    assert hit >= 0.93 and mrr >= 0.85, quality
+    assert hit >= 0.93 and mrr >= 0.88, quality
     assert quality["baseline"][0] >= 0.75, quality
