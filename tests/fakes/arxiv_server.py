@@ -12,6 +12,7 @@ used `times` times, first queued first used:
     server.serve_html_next("/pdf/"), server.stall_next("/api/query", seconds=2)
     server.cut_next("/pdf/x", after_bytes=100), server.chunked_next("/pdf/x")
     server.redirect_next("/pdf/x", "http://elsewhere.invalid/pdf/x")
+    server.gather_next("/api/query", parties=2)  # hold the next two until both arrived (concurrency tests)
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class _Fault:
     stall_s: float = 0.0
     cut_after: int | None = None
     chunked: bool = False
+    barrier: threading.Barrier | None = None
 
 
 def _iso(value: str | datetime | None) -> str:
@@ -153,6 +155,11 @@ class ArxivStandIn:
 
     def redirect_next(self, prefix: str, location: str, status: int = 302, times: int = 1) -> None:
         self.respond_next(prefix, times=times, status=status, headers={"Location": location})
+
+    def gather_next(self, prefix: str, parties: int, timeout_s: float = 120.0) -> None:
+        """Hold the next `parties` matching requests until all have arrived (each is logged on arrival)."""
+        with self._lock:
+            self._faults.append(_Fault(prefix, parties, barrier=threading.Barrier(parties, timeout=timeout_s)))
 
     def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
@@ -301,6 +308,11 @@ class _Handler(BaseHTTPRequestHandler):
         stand_in: ArxivStandIn = self.server.stand_in  # type: ignore[attr-defined]
         stand_in._log("GET", self.path)
         fault = stand_in._take_fault(self.path)
+        if fault and fault.barrier:
+            try:
+                fault.barrier.wait()
+            except threading.BrokenBarrierError:
+                pass  # timed out: answer anyway
         stall_s = stand_in.latency_s + (fault.stall_s if fault else 0.0)
         if stall_s and stand_in._closing.wait(stall_s):
             return
