@@ -46,7 +46,7 @@ def cmd_limits(args: argparse.Namespace, settings: Settings) -> int:
     quiet_prefect()
     from paperlake.shared_rate import ARXIV, LLM, configured_api_url, ensure_limit, read_limit
 
-    url = configured_api_url()
+    url = configured_api_url(load_prefect=True)
     if url is None:
         raise PaperlakeError("no Prefect server configured (PREFECT_API_URL): each run spaces its own requests")
     wanted = {ARXIV: (settings.arxiv_delay, "PAPERLAKE_ARXIV_DELAY"),

@@ -27,9 +27,12 @@ LLM = "llm"
 log = logging.getLogger(__name__)
 
 
-def configured_api_url() -> str | None:
-    """The Prefect API this process is configured to use, or None (Prefect would start a temporary one)."""
-    if "prefect" not in sys.modules:  # no flow here: only the environment can name a server (Prefect costs 1-2 s to import)
+def configured_api_url(*, load_prefect: bool = False) -> str | None:
+    """The Prefect API this process is configured to use, or None (Prefect would start a temporary one).
+
+    Without Prefect loaded (no flow in this process) only the environment is read, unless
+    `load_prefect`: Prefect costs 1-2 s to import, and its profile may name a server too."""
+    if not load_prefect and "prefect" not in sys.modules:
         return os.environ.get("PREFECT_API_URL") or None
     from prefect.settings import get_current_settings
 
