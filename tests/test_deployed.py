@@ -180,3 +180,8 @@ def test_deployments_run_on_a_worker_and_schedules_are_registered(stack: Stack, 
     extracted = _lake(data_dir, "SELECT DISTINCT paper_id FROM extractions WHERE status = 'ok' ORDER BY 1")
     assert extracted == [("2606.00003",), ("2606.00005",)]
     assert arxiv_server.paths("/pdf/2606.00001") == ["/pdf/2606.00001v1"]  # downloaded once, by the ingest
+
+    daily = deployments["watch-arxiv/daily"].schedules[0].id  # as `prefect deployment schedule ls` shows it
+    paused = stack.prefect(["deployment", "schedule", "pause", "watch-arxiv/daily", str(daily)])  # the README's command
+    assert paused.returncode == 0, paused.stdout + paused.stderr
+    assert [s.active for s in _deployments(stack.api_url)["watch-arxiv/daily"].schedules] == [False]
