@@ -82,6 +82,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.lakehouse import lake_exists, no_lake_error
+
+    if not lake_exists(settings.data_dir):  # say so in a line, before Prefect starts for nothing
+        raise no_lake_error(settings.data_dir)
     settings.check_providers(llm=True)
     quiet_prefect()
     from flows.extract_metadata import extract_metadata

@@ -1,10 +1,12 @@
 """Papers in the lake: each paper's row, nodes, vectors and extractions change together, in one commit.
 
 A reader sees a paper's old version or its new one, never a mix; a failure before the commit leaves
-the old version untouched. Writers of one paper are serialised by a per-paper file lock (two runs
-ingesting a paper for the first time would otherwise both insert it: DuckLake sees no conflict
-between two appends), and every read that decides what to write happens under that lock, from
-committed state only.
+the old version untouched. Writers of one paper are serialised by a per-paper file lock, and every
+read that decides what to write (carried-over and merged extractions) happens under it, from
+committed state only. With the SQLite catalog, a transaction that overlaps another's commit fails to
+flush ("database is locked") and is retried whole, so the catalog alone already keeps two first-time
+writers of a paper from both inserting it (measured); the lock keeps that true on catalogs where
+DuckLake merges two appends as non-conflicting, and keeps those read-then-write steps exact.
 """
 
 from __future__ import annotations
@@ -149,14 +151,16 @@ class Lake:
         return True
 
     # ---- the lake as a shared cache -----------------------------------------------------------
-    def find_vectors(self, model: str, digests: list[str]) -> dict[str, bytes]:
-        """float32 bytes of stored vectors of `model` for texts with these sha256 digests."""
+    def find_vectors(self, model: str, digests: list[str], document_prefix: str = "") -> dict[str, bytes]:
+        """float32 bytes of stored vectors of `model` for texts with these sha256 digests, embedded with
+        `document_prefix` (as the paper's `ingest_config` records it: absent means none)."""
         if not digests:
             return {}
         table = self._rows(
             "SELECT DISTINCT ON (n.text_sha256) n.text_sha256, e.embedding FROM embeddings e JOIN nodes n USING (node_id) "
-            "WHERE e.model = ? AND list_contains(?, n.text_sha256)",
-            [model, sorted(set(digests))],
+            "JOIN papers p ON p.paper_id = n.paper_id WHERE e.model = ? AND list_contains(?, n.text_sha256) "
+            "AND coalesce(json_extract_string(p.ingest_config, '$.embed_document_prefix'), '') = ?",
+            [model, sorted(set(digests)), document_prefix],
         )
         if table is None:
             return {}

@@ -13,6 +13,7 @@ changes nothing creates no snapshot and no file. The SQLite catalog runs in WAL 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import sqlite3
@@ -27,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from paperlake.errors import PaperlakeError
-from storage.changes import ALIAS, Append, Change, Replace, apply, create_or_extend
+from storage.changes import ALIAS, Append, Change, Replace, apply, create_or_extend, set_table_options
 from storage.duck import connect, sql_literal
 from storage.tables import TableSpec
 
@@ -72,22 +73,37 @@ def lake_exists(data_dir: Path) -> bool:
     return catalog_path(data_dir).is_file()
 
 
-def attach_sql(data_dir: Path, *, read_only: bool) -> str:
+def attach_sql(data_dir: Path, *, read_only: bool, catalog: Path | None = None) -> str:
     """The one ATTACH statement (the ducklake and sqlite extensions loaded first)."""
     data_path = str(Path(data_dir).resolve() / DATA_FOLDER) + "/"
     options = [f"DATA_PATH {sql_literal(data_path)}", "OVERRIDE_DATA_PATH true"]  # the folder may have moved
     if read_only:
         options.append("READ_ONLY")
-    target = sql_literal(f"ducklake:sqlite:{catalog_path(data_dir).resolve()}")
+    target = sql_literal(f"ducklake:sqlite:{(catalog or catalog_path(data_dir)).resolve()}")
     return f"ATTACH {target} AS {ALIAS} ({', '.join(options)})"
 
 
-def _create_catalog(path: Path) -> None:
-    """An empty SQLite file in WAL mode (persistent in the file), before DuckLake fills it."""
+def _create_catalog(data_dir: Path) -> None:
+    """A new catalog, initialised aside and linked into place whole: a process killed while creating the
+    lake leaves no catalog that readers take for a lake and cannot attach. Of two processes creating
+    it at once, the first link wins and the other uses it."""
+    path = catalog_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA journal_mode=WAL")
-    db.close()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with closing(sqlite3.connect(tmp)) as db:
+            db.execute("PRAGMA journal_mode=WAL")  # persistent in the file: readers never block the writer
+        with closing(connect()) as conn:
+            conn.execute(attach_sql(data_dir, read_only=False, catalog=tmp))  # DuckLake creates its tables
+        with closing(sqlite3.connect(tmp)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself before it moves
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a catalog another process put there first
+        except FileExistsError:
+            pass
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            tmp.with_name(tmp.name + suffix).unlink(missing_ok=True)
 
 
 def no_lake_error(data_dir: Path) -> NoLakeError:
@@ -132,7 +148,7 @@ class Lakehouse:
                 if not self.exists():
                     if not create:
                         raise no_lake_error(self.data_dir)
-                    _create_catalog(catalog_path(self.data_dir))
+                    _create_catalog(self.data_dir)
                 self._state.conn = _attach(self.data_dir, self.read_only)
             return self._state.conn
 
@@ -254,6 +270,7 @@ class Lakehouse:
                     except BaseException:
                         _rollback_quietly(cur)
                         raise
+                    set_table_options(cur, missing)
                 break
             except duckdb.Error as exc:  # two processes creating the same table: the loser sees it next time
                 if not _is_retryable(exc) or time.monotonic() > deadline:

@@ -15,6 +15,7 @@ from paperlake.models import Node, PaperReport, summary_and_question_nodes
 from paperlake.redact import describe_error
 from paperlake.settings import Settings
 from storage.lake import DERIVED_KINDS
+from storage.lakehouse import no_lake_error
 from tasks.extract import ExtractionRecord, ParentPassage
 from tasks.ingest import IngestContext, embed_nodes, ingest_context
 
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 def collect_passages(settings: Settings, paper_ids: list[str] | None) -> tuple[list[ParentPassage], list[PaperReport]]:
     """Parent passages of the requested papers (default: every good paper), and the papers that have none."""
     lake = ingest_context(settings).lake
+    if paper_ids is None and not lake.house.exists():  # "every paper" of no lake: say there is none, not "0 parents"
+        raise no_lake_error(settings.data_dir)
     rows = {row["paper_id"]: row for row in lake.list_papers()}
     wanted = paper_ids if paper_ids is not None else [pid for pid, row in rows.items() if row["status"] == "ok"]
     passages: list[ParentPassage] = []

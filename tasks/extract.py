@@ -306,7 +306,9 @@ def extract_with_settings(
     With `lake`, its stored extractions serve as a cache shared by every process and machine."""
     llm = make_metadata_llm(settings)
     shared = None
-    if lake is not None and getattr(llm, "cache_scope", llm.model) == llm.model:  # the lake names the model only
+    # The lake names each extraction's model and prompt version, one meaning per model name in a lake (as
+    # for its vectors): what it holds for them serves every process, whichever server answered then.
+    if lake is not None:
 
         def shared(digests: list[str]) -> dict[str, bytes]:
             found = lake.find_extractions(llm.model, llm.prompt_version, digests)

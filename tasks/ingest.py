@@ -164,7 +164,10 @@ def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: Ing
     row.update(pdf_sha256=pdf_sha, n_pages=parsed.n_pages, n_chars=parsed.n_chars)
     if source.source == "local":
         row["title"] = _local_title(parsed)
-    ctx.lake.write_paper(row, nodes, vectors, ctx.embedder.model, extractions=extraction_rows)
+    try:
+        ctx.lake.write_paper(row, nodes, vectors, ctx.embedder.model, extractions=extraction_rows)
+    except Exception as exc:  # nothing of this commit is visible: the lake keeps the paper's previous version
+        raise PaperError(pid, "write_failed", describe_error(exc)) from exc
     return PaperReport(pid, "ok", parsed.n_pages, len(nodes), title=row["title"] or "", embed_calls=stats.calls)
 
 
@@ -189,9 +192,12 @@ def carry_over_extractions(nodes: list[Node], old_nodes: list[Node], old_rows: l
 
 
 def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, EmbedStats]:
-    embedder = ctx.embedder
-    # The lake's `model` column names the model only: share its vectors when that is all that shapes them.
-    shared = (lambda digests: ctx.lake.find_vectors(embedder.model, digests)) if embedder.cache_scope == embedder.model else None
+    embedder, prefix = ctx.embedder, getattr(ctx.embedder, "document_prefix", "")
+    # A lake holds one vector space per model name (its searches rank by `model`), so its vectors of this
+    # model and document prefix are this embedder's, whichever machine or server computed them.
+    def shared(digests: list[str]) -> dict[str, bytes]:
+        return ctx.lake.find_vectors(embedder.model, digests, document_prefix=prefix)
+
     try:
         return embed_texts([n.text for n in nodes], [n.text_sha256 for n in nodes], embedder, ctx.embed_cache, shared)
     except PaperError:

@@ -123,10 +123,10 @@ def test_result_that_cannot_be_pickled_is_a_child_exception() -> None:
 def test_timeout_kills_the_child_and_leaves_no_zombie(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     started = time.monotonic()
-    with pytest.raises(IsolationTimeout) as caught:
-        run_isolated(sleep_after_writing_pid, pid_file, 60.0, timeout_s=0.5, memory_mb=None)
-    assert time.monotonic() - started < 5
-    assert caught.value.timeout_s == 0.5
+    with pytest.raises(IsolationTimeout) as caught:  # 2 s: time for a fork on a busy machine to write its pid
+        run_isolated(sleep_after_writing_pid, pid_file, 60.0, timeout_s=2.0, memory_mb=None)
+    assert time.monotonic() - started < 30  # stopped at the timeout, not after the child's 60 s (no tighter bound)
+    assert caught.value.timeout_s == 2.0
     assert process_gone(int(pid_file.read_text()))  # killed and reaped by the forkserver, not a zombie
 
 

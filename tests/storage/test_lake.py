@@ -92,3 +92,4 @@ def test_extractions_follow_their_parent_and_the_lake_serves_as_a_shared_cache(t
     assert {r["parent_id"] for r in lake.read_extractions(PID)} == {kept.node_id}
     vectors = lake.find_vectors("wordllama", [kept.text_sha256])
     assert np.frombuffer(vectors[kept.text_sha256], np.float32).tolist() == np.eye(1, 8)[0].tolist()
+    assert lake.find_vectors("wordllama", [kept.text_sha256], document_prefix="passage: ") == {}  # other prefix, other vectors
