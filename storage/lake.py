@@ -115,6 +115,12 @@ class Lake:
         table = self._rows("SELECT * FROM extractions WHERE paper_id = ? ORDER BY parent_id, kind", [paper_id])
         return table.select(EXTRACTIONS.schema.names).to_pylist() if table is not None else []
 
+    def paper_states(self, paper_ids: list[str]) -> dict[str, dict]:
+        """`paper_id` -> its status, error and ingested_at (the last attempt), for those the lake holds."""
+        table = self._rows("SELECT paper_id, status, error, ingested_at FROM papers WHERE list_contains(?, paper_id)",
+                           [sorted(set(paper_ids))])  # fmt: skip
+        return {row["paper_id"]: row for row in table.to_pylist()} if table is not None else {}
+
     def list_papers(self) -> list[dict]:
         table = self._rows("SELECT * FROM papers ORDER BY paper_id", [])
         return table.select(PAPERS.schema.names).to_pylist() if table is not None else []

@@ -5,7 +5,7 @@ unchanged text makes no call and a new model or prompt re-extracts exactly what 
 Only complete outputs are cached: a failed or partial passage is recorded as `failed` and
 tried again next run. One retry layer (`paperlake.retrying`) retries 429/5xx/timeouts per
 request; a semaphore bounds requests in flight and an optional limiter spaces them for an
-RPM cap. Everything here is Prefect-free except the thin task at the bottom.
+RPM cap (across processes too, through the global limit "llm" when a Prefect server is configured). Everything here is Prefect-free except the thin task at the bottom.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from paperlake.models import Node, sha256_text
 from paperlake.redact import describe_error, one_line
 from paperlake.retrying import async_retrying
 from paperlake.settings import Settings
+from paperlake.shared_rate import LLM, shared_rate
 from storage.cache import ContentCache
 from storage.lake import Lake
 
@@ -174,11 +175,14 @@ class _Extractor:
         self.namespace = f"{getattr(llm, 'cache_scope', llm.model)}|{llm.prompt_version}"
         self.slots = asyncio.Semaphore(limits.pop("concurrency"))
         self.limiter = RateLimiter(limits.pop("rpm"))
+        self.shared = shared_rate(LLM, self.limiter.interval)  # the same rpm across processes, given a Prefect server
         self.retry = limits
         self.in_flight = 0
 
     async def _attempt(self, text: str) -> tuple[ExtractionOutput, float]:
         async with self.slots:  # held for the request only, never across a backoff sleep
+            if self.limiter.interval:  # the shared limit first: nothing slow between the limiter's slot and the call
+                await asyncio.to_thread(self.shared.wait)
             await self.limiter.wait()
             self.run.calls += 1
             self.in_flight += 1

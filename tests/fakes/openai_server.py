@@ -33,7 +33,7 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]{3,}")
 class Rule:
     """What to do to the next `times` requests of `endpoint` whose text contains `match`."""
 
-    kind: str  # "fail" | "stall" | "reply"
+    kind: str  # "fail" | "stall" | "reply" | "gather"
     times: int
     endpoint: str = "chat"
     match: str | None = None
@@ -44,6 +44,7 @@ class Rule:
     seconds: float = 0.0
     content: str | None = None
     finish_reason: str = "stop"
+    barrier: threading.Barrier | None = None
 
 
 @dataclass
@@ -117,6 +118,12 @@ class FakeOpenAI:
     ) -> None:
         """Answer the next matching chat requests with this exact message content."""
         self._add(Rule("reply", times, "chat", match, content=content, finish_reason=finish_reason))
+
+    def gather_next(self, matches: list[str], timeout_s: float = 120.0) -> None:
+        """Hold the next chat request matching each of `matches` until all of them have arrived."""
+        barrier = threading.Barrier(len(matches), timeout=timeout_s)
+        for match in matches:
+            self._add(Rule("gather", 1, "chat", match, barrier=barrier))
 
     def truncate_next(self, times: int = 1, *, match: str | None = None) -> None:
         """Half an answer with `finish_reason="length"`, as when max_tokens runs out."""
@@ -204,6 +211,11 @@ class FakeOpenAI:
             self._stopping.wait(self.latency)
         if rule and rule.kind == "stall":
             self._stopping.wait(rule.seconds)
+        if rule and rule.barrier is not None:
+            try:
+                rule.barrier.wait()
+            except threading.BrokenBarrierError:
+                pass  # timed out: answer anyway
         if rule and rule.kind == "fail":
             auth = headers.get("authorization", "")
             message = f"Incorrect API key provided: {auth}" if rule.echo_authorization else None
