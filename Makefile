@@ -43,6 +43,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.extract
 	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.search_quality
+	$(BIN)/python -m bench.cli
 
 clean:
 	rm -rf $(VENV) data bench/out
