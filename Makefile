@@ -47,6 +47,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.lake
 	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.search_quality
+	$(BIN)/python -m bench.cli
 
 clean:
 	rm -rf $(VENV) data bench/out

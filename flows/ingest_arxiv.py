@@ -8,11 +8,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from paperlake.ids import resolve_refs
 from paperlake.models import PaperReport
-from paperlake.redact import install_log_redaction
 from paperlake.settings import load_settings, workers_for_flows
 from tasks.chunk import ChunkingOptions
 from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task, stored_papers_task
 from tasks.report import RunProgress, failure_message, publish_table, report_rows
+from tasks.run_logs import start_run
 
 
 @flow(name="ingest-arxiv", task_runner=ThreadPoolTaskRunner(max_workers=workers_for_flows()))
@@ -30,7 +30,7 @@ def ingest_arxiv(
     """
     settings = load_settings()
     settings.check_providers(llm=extract)
-    install_log_redaction(settings.secret_values())
+    start_run(settings)
     chunking = ChunkingOptions(parent_chunk_size, tuple(child_chunk_sizes), child_chunk_overlap)
     options = IngestOptions(chunking=chunking, force=force)
     sources, invalid = resolve_refs(arxiv_ids)

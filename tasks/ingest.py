@@ -59,12 +59,16 @@ class IngestContext:
         self.lake = Lake(settings.data_dir)
         self.embed_cache = ContentCache(settings.data_dir / "cache" / "embeddings.sqlite")
         self._embedder: Embedder | None = None
+        self._embedder_lock = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:  # loaded on first need: a warm re-run never pays for it
-            self._embedder = make_embedder(self.settings)
-        return self._embedder
+        # Locked: papers start at once on worker threads, and one embedder (its client, its count of
+        # refusals) must serve them all.
+        with self._embedder_lock:
+            if self._embedder is None:  # loaded on first need: a warm re-run never pays for it
+                self._embedder = make_embedder(self.settings)
+            return self._embedder
 
     def arxiv_client(self) -> ArxivClient:
         return ArxivClient.from_settings(self.settings)

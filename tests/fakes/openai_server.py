@@ -25,6 +25,9 @@ import numpy as np
 import pytest
 
 INJECTION_TRIGGER = "ignore previous instructions"
+# OpenAI's answer (with HTTP 429) when the account's credit is spent: no retry helps.
+QUOTA_BODY = json.dumps({"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                                   "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}})  # fmt: skip
 _PASSAGE = re.compile(r"<passage>\n?(.*?)\n?</passage>", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]{3,}")
 
@@ -128,6 +131,11 @@ class FakeOpenAI:
     def truncate_next(self, times: int = 1, *, match: str | None = None) -> None:
         """Half an answer with `finish_reason="length"`, as when max_tokens runs out."""
         self.reply_next('{"summary": "The section cov', times, finish_reason="length", match=match)
+
+    def clear_rules(self) -> None:
+        """Answer normally again (rules not yet used up are dropped)."""
+        with self._lock:
+            self._rules.clear()
 
     def _add(self, rule: Rule) -> None:
         with self._lock:
