@@ -8,6 +8,7 @@ from typing import Any
 
 from cli.common import print_table, progress_bar, quiet_prefect
 from cli.ingest import check_arxiv_reachable, print_reports
+from cli.prefect_api import connect_prefect
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
 
@@ -29,7 +30,7 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     categories = check_search(args.category or ["cs.CL"], args.max)
     settings.check_providers(llm=args.extract)
     check_arxiv_reachable(settings)
-    quiet_prefect()
+    connect_prefect()
     from flows.watch_arxiv import watch_arxiv
     from paperlake import progress
     from paperlake.runs import run_here

@@ -7,9 +7,9 @@ from prefect.states import Completed, Failed, State
 
 from flows.ingest_arxiv import ingest_arxiv
 from paperlake.ids import check_search
-from paperlake.redact import install_log_redaction
 from paperlake.settings import load_settings
 from tasks.report import publish_table
+from tasks.run_logs import start_run
 from tasks.watch import find_new_papers_task
 
 
@@ -26,7 +26,7 @@ def watch_arxiv(
     naming the papers and reasons, when any of them failed."""
     settings = load_settings()
     settings.check_providers(llm=extract)
-    install_log_redaction(settings.secret_values())
+    start_run(settings)
     categories = check_search(categories, max_papers)
     plan = find_new_papers_task(settings, categories, max_papers)
     publish_table("watch-report", plan.rows, f"The newest {plan.seen} submissions in {' OR '.join(categories)}: what this run did")
