@@ -108,15 +108,17 @@ class OpenAIMetadataLLM:
         if http is not None:
             await http.aclose()
 
-    async def chat(self, system: str, user: str) -> tuple[Any, str]:
-        """One JSON-mode chat call: (raw response, content). Errors are the retry layer's types, redacted."""
+    async def chat(self, system: str, user: str, *, json_mode: bool = True) -> tuple[Any, str]:
+        """One chat call (JSON mode unless told otherwise): (raw response, content). Errors are the retry
+        layer's types, redacted."""
         import openai
         from llama_index.core.llms import ChatMessage, MessageRole
 
         messages = [ChatMessage(role=MessageRole.SYSTEM, content=system), ChatMessage(role=MessageRole.USER, content=user)]
         error: Exception | None = None
         try:
-            response = await self._client().achat(messages, response_format={"type": "json_object"})
+            options = {"response_format": {"type": "json_object"}} if json_mode else {}  # answers are prose
+            response = await self._client().achat(messages, **options)
         except openai.APITimeoutError:  # builtin types: the retry predicate knows them
             error = TimeoutError(f"no answer within {self._timeout:g} s")
         except openai.APIConnectionError as exc:

@@ -55,7 +55,8 @@ def _sentence_tokenizer() -> Any:
 
 
 @lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
+    """NLTK's English stopword list, from the copy inside llama-index-core."""
     return frozenset((_nltk_dir() / "corpora" / "stopwords" / "english").read_text().split())
 
 
@@ -77,7 +78,7 @@ def passage_sentences(passage: str) -> list[str]:
 
 def _phrase_runs(text: str) -> list[list[str]]:
     """Runs of up to 3 adjacent content words; stopwords, punctuation and glued PDF text end a run."""
-    stop, runs, current, last_end = _stopwords(), [], [], 0
+    stop, runs, current, last_end = stopwords(), [], [], 0
     for match in _TOKEN.finditer(text):
         word = match.group()
         adjacent = not text[last_end : match.start()].strip() and len(current) < _MAX_PHRASE_WORDS

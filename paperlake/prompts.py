@@ -72,7 +72,12 @@ LOCAL_EXTRACTIVE_ALGORITHM = "centroid-sentences/rake-phrases/v1"
 _MAX_QUESTION_CHARS = 500
 _NUMBERING = re.compile(r"^\s*(?:[-*•]|\(?\d+[.)])\s*")
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
-_MARKER = re.compile(re.escape(PASSAGE_CLOSE), re.IGNORECASE)
+
+
+def fenced(text: str, close: str = PASSAGE_CLOSE) -> str:
+    """`text` for a data block that ends with `close`: a text that holds the closing marker itself
+    (any case) must not be able to step outside the block, so its copies are broken up."""
+    return re.sub(re.escape(close), close.replace("</", "</ "), text, flags=re.IGNORECASE)
 
 
 def _digest(*parts: str) -> str:
@@ -95,9 +100,7 @@ class PromptSet:
         return self.system.format(num_questions=self.num_questions)
 
     def user_message(self, passage: str) -> str:
-        # A passage that closes the marker itself must not be able to step outside the data block.
-        fenced = _MARKER.sub("</ passage>", passage)
-        return self.user.format(context_str=fenced, num_questions=self.num_questions)
+        return self.user.format(context_str=fenced(passage), num_questions=self.num_questions)
 
 
 DEFAULT_PROMPTS = PromptSet()
