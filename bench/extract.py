@@ -105,6 +105,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="paperlake-bench-extract-"))
     os.environ.update(PREFECT_HOME=str(root / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # A shared 2-core machine can take longer than Prefect's default 20 s to start its server.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     texts = passages_text()
     _warm_process()
     with FakeOpenAI(latency=LATENCY_S) as server:

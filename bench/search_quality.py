@@ -1,54 +1,29 @@
-"""Retrieval quality of each strategy on a LlamaIndex rag_dataset.json (the dev set), and the BM25 levers.
+"""Retrieval quality of each strategy on a dev set, and the levers of issue 7 (`--levers`), side by side.
 
-    python -m bench.search_quality [--dataset PATH] [--levers]
+    python -m bench.search_quality [--dataset PATH | --generated N [--seed S]] [--data-dir DIR] [--levers]
 
-Ingests the dataset's PDF (beside the JSON, same stem) into a scratch lake under bench/out/ once, then
-prints hit@5 and MRR@5 per strategy. Relevance, as issue 7 fixes it: a retrieved parent is relevant when
-it holds at least half of the word tokens of one reference context. This is a developer's measuring tool;
-the nightly evaluation (metrics, tables, trend) is the `evaluate-retrieval` flow.
+`--dataset` (default: the shared Solana rag_dataset.json) ingests the PDF beside it (same stem) into a
+scratch lake under bench/out/ once; `--generated N` reads (or writes once) the lake's generated question
+set, as `paperlake evaluate --generated N` does, in the lake of `--data-dir`. Relevance and metrics are
+the nightly evaluation's own (paperlake/relevance.py, paperlake/metrics.py through tasks/evaluate.py):
+one rule, no copy here. This is a developer's measuring tool; the nightly record is `evaluate-retrieval`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT.parent / "shared" / "corpus" / "local" / "BlockchainSolana.rag_dataset.json"
-_WORD = re.compile(r"\w+")
-K = 5
+KS = (1, 5, 10)
+COLUMNS = (("hit@1", 1, "hit_rate"), ("hit@5", 5, "hit_rate"), ("hit@10", 10, "hit_rate"), ("MRR@5", 5, "mrr"))
 
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def is_relevant(parent_text: str, references: Sequence[str]) -> bool:
-    have = set(words(parent_text))
-    return any(ref and sum(w in have for w in ref) * 2 >= len(ref) for ref in (words(r) for r in references))
-
-
-def load_dataset(path: Path) -> list[tuple[str, list[str]]]:
-    examples = json.loads(path.read_text(encoding="utf-8"))["examples"]
-    return [(e["query"], e["reference_contexts"]) for e in examples]
-
-
-def score(ranked_texts: list[list[str]], dataset: list[tuple[str, list[str]]]) -> tuple[float, float]:
-    """(hit@K, MRR@K) over the dataset."""
-    hits, rr = 0, 0.0
-    for texts, (_, refs) in zip(ranked_texts, dataset, strict=True):
-        first = next((i for i, t in enumerate(texts[:K], 1) if is_relevant(t, refs)), None)
-        hits += first is not None
-        rr += 1 / first if first else 0.0
-    return hits / len(dataset), rr / len(dataset)
+Rankings = dict[str, list[list[str]]]  # name -> per question, parent node ids best first
 
 
 def ensure_lake(dataset: Path) -> Path:
@@ -61,118 +36,75 @@ def ensure_lake(dataset: Path) -> Path:
     return data_dir
 
 
-def strategy_table(data_dir: Path, dataset: list[tuple[str, list[str]]]) -> dict[str, tuple[float, float]]:
-    from paperlake.settings import Settings
+def questions(args: argparse.Namespace, settings):
+    """The EvalDataset the evaluation itself would use."""
+    if args.generated:
+        from tasks.eval_dataset import generated_from_lake
+
+        return generated_from_lake(settings, args.generated, args.seed)
+    from paperlake.eval_data import load_rag_dataset
+
+    return load_rag_dataset(args.dataset)
+
+
+def strategy_rankings(settings, queries: list[str]) -> Rankings:
     from storage.search import STRATEGIES, Searcher
 
-    queries = [q for q, _ in dataset]
-    with Searcher(Settings(data_dir=data_dir)) as searcher:
-        return {s: score([[r.text for r in rs] for rs in searcher.search_many(queries, s, K)], dataset) for s in STRATEGIES}
+    with Searcher(settings) as searcher:
+        return {s: [[r.node_id for r in hits] for hits in searcher.search_many(queries, s, max(KS))] for s in STRATEGIES}
 
 
-def lever_table(data_dir: Path, dataset: list[tuple[str, list[str]]]) -> dict[str, tuple[float, float]]:
-    """BM25 variants built in memory from the same lake: which choices move the numbers, and how."""
+def lever_rankings(settings, queries: list[str]) -> Rankings:
+    from bench.search_levers import Lab, levers
+
+    lab = Lab(settings.data_dir, queries, settings)
+    return {name: lab.rank(variant, max(KS)) for name, variant in levers().items()}
+
+
+def scores(settings, dataset, rankings: Rankings) -> dict[str, dict[str, float]]:
+    """name -> {column: value}, judged and aggregated by the evaluation's functions."""
     from storage.lakehouse import Lakehouse
+    from tasks.evaluate import Retrieval, judge_all, score
 
-    nodes = Lakehouse(data_dir).query("SELECT node_id, kind, parent_id, text FROM nodes WHERE kind IN ('parent', 'child') "
-                                      "ORDER BY kind DESC, chunk_size, position").to_pylist()  # fmt: skip
-    parents = [n for n in nodes if n["kind"] == "parent"]
-    children = [n for n in nodes if n["kind"] == "child"]
-    row = {n["node_id"]: i for i, n in enumerate(parents)}
-    child_parent = np.array([row[c["parent_id"]] for c in children])
-    queries = [q for q, _ in dataset]
-    out = {}
-    for name, tokenizer in _tokenizers().items():
-        p_scores = _bm25([tokenizer(n["text"]) for n in parents], [tokenizer(q) for q in queries])
-        c_scores = _bm25([tokenizer(n["text"]) for n in children], [tokenizer(q) for q in queries])
-        for level, scores in (("parents", p_scores), ("children", _collapse_max(c_scores, child_parent, len(parents)))):
-            out[f"bm25 {level}, {name}"] = score([[parents[i]["text"] for i in np.argsort(-s)[:K]] for s in scores], dataset)
-        sums = _collapse_sum(c_scores, child_parent, len(parents))
-        out[f"bm25 children summed, {name}"] = score([[parents[i]["text"] for i in np.argsort(-s)[:K]] for s in sums], dataset)
-    out |= _fts_table(parents, children, child_parent, queries, dataset)
-    return out
-
-
-def _fts_table(parents: list[dict], children: list[dict], child_parent: np.ndarray, queries: list[str],
-               dataset: list[tuple[str, list[str]]]) -> dict[str, tuple[float, float]]:  # fmt: skip
-    """DuckDB's fts (Porter stemmer, its English stopwords) over the same texts, when the bench installed it."""
-    import pyarrow as pa
-
-    from storage.duck import connect
-
-    try:
-        conn = connect(("fts",))
-    except Exception:
-        return {}
-    out = {}
-    for level, docs, owner in (("parents", parents, np.arange(len(parents))), ("children", children, child_parent)):
-        conn.register("t", pa.table({"id": np.arange(len(docs)), "body": [d["text"] for d in docs]}))
-        conn.execute(f"CREATE OR REPLACE TABLE {level} AS SELECT * FROM t")
-        conn.execute(f"PRAGMA create_fts_index('{level}', 'id', 'body', stemmer = 'porter', stopwords = 'english', overwrite = 1)")
-        ranked = []
-        for q in queries:
-            ids = [r[0] for r in conn.execute(f"SELECT id FROM (SELECT id, fts_main_{level}.match_bm25(id, ?) AS s FROM {level}) "
-                                              "WHERE s IS NOT NULL ORDER BY s DESC", [q]).fetchall()]  # fmt: skip
-            seen = list(dict.fromkeys(int(owner[i]) for i in ids))[:K]
-            ranked.append([parents[i]["text"] for i in seen])
-        out[f"duckdb fts {level} (porter, its stopwords)"] = score(ranked, dataset)
-    return out
-
-
-def _tokenizers() -> dict[str, Callable[[str], list[str]]]:
-    import Stemmer
-
-    from storage.search_text import stopwords, tokenize
-
-    stem = Stemmer.Stemmer("english").stemWords
-    minimal = {"the", "a", "an", "of", "and", "or", "to", "in", "is", "for"}
-    return {
-        "stem + NLTK stop + word pairs (used)": tokenize,
-        "stem + NLTK stopwords": lambda t: stem([w for w in words(t) if w not in stopwords()]),
-        "stem + minimal stopwords": lambda t: stem([w for w in words(t) if w not in minimal]),
-        "no stem + NLTK stopwords": lambda t: [w for w in words(t) if w not in stopwords()],
-        "no stem, no stopwords": words,
-    }
-
-
-def _bm25(docs: list[list[str]], queries: list[list[str]]) -> np.ndarray:
-    import bm25s
-
-    index = bm25s.BM25(csc_backend="numpy")
-    index.index(docs, show_progress=False)
-    return np.stack([index.get_scores(q) if any(t in index.vocab_dict for t in q) else np.zeros(len(docs)) for q in queries])
-
-
-def _collapse_max(scores: np.ndarray, parent: np.ndarray, n: int) -> np.ndarray:
-    out = np.full((scores.shape[0], n), -np.inf)
-    for j in range(scores.shape[0]):
-        np.maximum.at(out[j], parent, scores[j])
-    return out
-
-
-def _collapse_sum(scores: np.ndarray, parent: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((scores.shape[0], n))
-    for j in range(scores.shape[0]):
-        np.add.at(out[j], parent, scores[j])
-    return out
+    house = Lakehouse(settings.data_dir, read_only=True)
+    parents = {r["node_id"]: r["text"] for r in house.query("SELECT node_id, text FROM nodes WHERE kind = 'parent'").to_pylist()}
+    house.close()
+    results, _ = score(dataset, judge_all(dataset, Retrieval(0, settings.embed_model, rankings), parents), KS)
+    by = {(r["strategy"], r["k"]): r for r in results}
+    return {name: {col: by[(name, k)][metric] for col, k, metric in COLUMNS} for name in rankings}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from paperlake.settings import load_settings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    parser.add_argument("--levers", action="store_true", help="also the BM25 variants")
-    parser.add_argument("--data-dir", type=Path, help="a lake holding the dataset's PDF already (default: made once)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    source.add_argument("--generated", type=int, metavar="N", help="the lake's generated set of N questions")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--levers", action="store_true", help="also every lever, one change at a time to the shipped hybrid")
+    parser.add_argument("--data-dir", type=Path, help="a lake holding the dataset's papers already (default: made once)")
     args = parser.parse_args(argv)
-    if not args.dataset.is_file():
+    if args.generated and args.data_dir is None:
+        parser.error("--generated needs --data-dir (the lake its questions come from)")
+    if not args.generated and not args.dataset.is_file():
         print(f"skipped: no dataset at {args.dataset}")
         return 0
-    dataset, data_dir = load_dataset(args.dataset), args.data_dir or ensure_lake(args.dataset)
-    rows = strategy_table(data_dir, dataset)
+    data_dir = args.data_dir or ensure_lake(args.dataset)
+    os.environ["PAPERLAKE_DATA_DIR"] = str(data_dir)
+    settings = load_settings()
+    dataset = questions(args, settings)
+    queries = [q.question for q in dataset.questions]
+    rankings = strategy_rankings(settings, queries)
     if args.levers:
-        rows |= lever_table(data_dir, dataset)
-    print(f"{'strategy (wordllama, ' + str(len(dataset)) + ' questions)':<56} hit@{K}  MRR@{K}")
-    for name, (hit, mrr) in rows.items():
-        print(f"{name:<56} {hit:.3f}  {mrr:.3f}")
+        levers = lever_rankings(settings, queries)
+        same = sum(a == b for a, b in zip(levers["shipped hybrid (lab)"], rankings["hybrid"], strict=True))
+        print(f"the lab's shipped variant ranks as the search path's hybrid for {same} of {len(queries)} questions (top {max(KS)})")
+        rankings |= levers
+    print(f"{dataset.name}: {len(queries)} questions, embeddings {settings.embed_model}")
+    print(f"{'strategy / lever':<52}" + "".join(f"{c:>8}" for c, _, _ in COLUMNS))
+    for name, row in scores(settings, dataset, rankings).items():
+        print(f"{name:<52}" + "".join(f"{row[c]:>8.3f}" for c, _, _ in COLUMNS))
     return 0
 
 

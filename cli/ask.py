@@ -59,7 +59,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def _first_line(text: str) -> str:
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return line if len(line) <= _FIRST_LINE else line[: _FIRST_LINE - 1] + "…"
+    return line if len(line) <= _FIRST_LINE else line[: _FIRST_LINE - 1].rstrip() + "…"
 
 
 def format_answer(answer: Answer) -> str:

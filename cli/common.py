@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,8 @@ def quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
+    # cli.prefect_api reports an unwritable PREFECT_HOME in one line of its own.
+    warnings.filterwarnings("ignore", message="Failed to create the Prefect home directory")
 
 
 def progress_bar() -> Callable[[str, int, int, str], None]:

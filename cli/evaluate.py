@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from cli.common import print_table, quiet_prefect
+from cli.prefect_api import connect_prefect
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
 
@@ -49,6 +50,7 @@ def _rows(outcome: Any) -> list[dict[str, object]]:
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     quiet_prefect()  # before anything imports Prefect: it reads its logging settings once
     _check_inputs(args, settings)
+    connect_prefect()
     from flows.evaluate_retrieval import evaluate_retrieval
     from paperlake.runs import run_here
 

@@ -8,7 +8,8 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-from cli.common import print_table, progress_bar, quiet_prefect
+from cli.common import print_table, progress_bar
+from cli.prefect_api import connect_prefect
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
 
@@ -57,7 +58,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from paperlake.ids import resolve_refs
 
     settings.check_providers(llm=args.extract)
-    sources, _invalid = resolve_refs(args.refs)
+    sources, invalid = resolve_refs(args.refs)
+    if not sources:  # before Prefect and the lake: nothing would land
+        raise PaperlakeError("nothing to ingest: " + "; ".join(str(error) for error in invalid))
     if any(s.source == "arxiv" for s in sources):
         try:
             check_arxiv_reachable(settings)
@@ -66,7 +69,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 raise  # nothing could land: say so in seconds
             # Local PDFs still land; the arXiv papers fail, each with its reason.
             print(f"paperlake: warning: {exc}", file=sys.stderr)
-    quiet_prefect()
+    connect_prefect()
     from flows.ingest_arxiv import ingest_arxiv
     from paperlake import progress
     from paperlake.runs import run_here
@@ -87,7 +90,7 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
     if not lake_exists(settings.data_dir):  # say so in a line, before Prefect starts for nothing
         raise no_lake_error(settings.data_dir)
     settings.check_providers(llm=True)
-    quiet_prefect()
+    connect_prefect()
     from flows.extract_metadata import extract_metadata
     from paperlake import progress
     from paperlake.runs import run_here

@@ -9,11 +9,11 @@ from prefect import flow
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
-from paperlake.redact import install_log_redaction
 from paperlake.settings import load_settings
 from tasks.answer import check_questions
 from tasks.answer_tasks import TABLE_KEY, answer_batch_task, artifact_rows, record_answers_task
 from tasks.report import publish_table
+from tasks.run_logs import start_run
 
 
 @flow(name="answer-questions")
@@ -25,7 +25,7 @@ def answer_questions(questions: list[str], strategy: str | None = None, k: int =
     """
     settings = load_settings()
     settings.check_providers(llm=True)
-    install_log_redaction(settings.secret_values())
+    start_run(settings)
     check_questions(questions)
     questions = list(dict.fromkeys(q.strip() for q in questions))
     run_id = flow_run.get_id() or str(uuid.uuid4())

@@ -10,11 +10,11 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from paperlake.eval_report import regression_message
-from paperlake.redact import install_log_redaction
 from paperlake.settings import load_settings
 from tasks.eval_dataset import EvaluationError, prepare_dataset_task
 from tasks.eval_publish import publish
 from tasks.evaluate import DEFAULT_KS, evaluate_task, retrieve_task
+from tasks.run_logs import start_run
 
 
 @flow(name="evaluate-retrieval")
@@ -33,7 +33,7 @@ def evaluate_retrieval(
     the same questions and embedding model.
     """
     settings = load_settings()
-    install_log_redaction(settings.secret_values())
+    start_run(settings)
     if not ks or min(ks) < 1:
         raise EvaluationError(f"cut-offs k must be positive integers, not {ks}")
     run_id = flow_run.get_id() or str(uuid.uuid4())

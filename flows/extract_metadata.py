@@ -6,11 +6,11 @@ from prefect import flow
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from paperlake.redact import install_log_redaction
 from paperlake.settings import load_settings, workers_for_flows
 from tasks.derive import collect_passages_task, records_by_paper, write_extractions_task
 from tasks.extract import extract_passages_task
 from tasks.report import failure_message, publish_table, report_rows
+from tasks.run_logs import start_run
 
 
 @flow(name="extract-metadata", task_runner=ThreadPoolTaskRunner(max_workers=workers_for_flows()))
@@ -21,7 +21,7 @@ def extract_metadata(paper_ids: list[str] | None = None) -> State:
     """
     settings = load_settings()
     settings.check_providers(llm=True)
-    install_log_redaction(settings.secret_values())
+    start_run(settings)
     passages, reports = collect_passages_task(settings, paper_ids)
     run = extract_passages_task(passages, settings)
     grouped = records_by_paper(run.records)

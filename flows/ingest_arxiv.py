@@ -8,11 +8,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from paperlake.ids import resolve_refs
 from paperlake.models import PaperReport
-from paperlake.redact import install_log_redaction
 from paperlake.settings import load_settings, workers_for_flows
 from tasks.chunk import ChunkingOptions
-from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task
+from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task, stored_papers_task
 from tasks.report import RunProgress, failure_message, publish_table, report_rows
+from tasks.run_logs import start_run
 
 
 @flow(name="ingest-arxiv", task_runner=ThreadPoolTaskRunner(max_workers=workers_for_flows()))
@@ -30,13 +30,14 @@ def ingest_arxiv(
     """
     settings = load_settings()
     settings.check_providers(llm=extract)
-    install_log_redaction(settings.secret_values())
+    start_run(settings)
     chunking = ChunkingOptions(parent_chunk_size, tuple(child_chunk_sizes), child_chunk_overlap)
     options = IngestOptions(chunking=chunking, force=force)
     sources, invalid = resolve_refs(arxiv_ids)
     reports = [PaperReport(e.paper_id, "failed", reason=e.one_line) for e in invalid]
     metadata = lookup_metadata_task(settings, sources) if sources else {}
-    futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings) for s in sources]
+    stored = stored_papers_task(settings, sources) if sources and not force else {}
+    futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings, stored.get(s.paper_id)) for s in sources]
     reports += RunProgress("ingest", len(futures), key="ingest-progress").track(futures)
     publish_table("ingest-report", report_rows(reports), "One row per paper of this ingest run")
     message = failure_message(reports)

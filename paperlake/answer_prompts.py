@@ -80,8 +80,9 @@ def condense_user_message(history: Sequence[tuple[str, str]], question: str) -> 
 
 def read_condensed(content: str, question: str) -> str:
     """The standalone question a model wrote; the follow-up itself when the reply is empty or overlong."""
-    lines = [line.strip().strip("\"'") for line in content.splitlines() if line.strip()]
+    lines = [line.strip() for line in content.splitlines() if line.strip()]
     found = re.sub(r"^(?:standalone question|question)\s*:\s*", "", lines[0], flags=re.IGNORECASE) if lines else ""
+    found = found.strip("\"'\u201c\u201d ")
     return found if found and len(found) <= _MAX_CONDENSED_CHARS else question
 
 

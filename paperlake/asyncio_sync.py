@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -18,6 +19,8 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(make())
-    # A loop runs here: it cannot be blocked on, so use a thread with a loop of its own.
+    # A loop runs here: it cannot be blocked on, so use a thread with a loop of its own. It runs in a copy
+    # of this thread's context, so what runs there still belongs to the caller's flow run (its logs too).
+    context = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperlake-async") as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()
+        return pool.submit(context.run, lambda: asyncio.run(make())).result()

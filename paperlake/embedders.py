@@ -123,6 +123,7 @@ class OpenAIEmbedder:
         from llama_index.embeddings.openai import OpenAIEmbedding
 
         from paperlake.redact import install_log_redaction
+        from paperlake.refusals import RefusalBreaker
         from paperlake.retrying import retrying
 
         install_log_redaction(settings.secret_values())
@@ -145,6 +146,8 @@ class OpenAIEmbedder:
         self._retrying = retrying(
             max_attempts=settings.llm_max_attempts, retry_after_cap=settings.retry_after_cap
         )
+        # Shared by every paper this embedder serves: a refused key costs a few requests, not one per paper.
+        self.refusals = RefusalBreaker("the embedding API")
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self._embed([self.document_prefix + text for text in texts])
@@ -158,7 +161,12 @@ class OpenAIEmbedder:
             return np.zeros((0, 0), dtype=np.float32)
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self.request_size):
-            vectors += self._retrying(self._client.get_text_embedding_batch, texts[start : start + self.request_size])
+            self.refusals.check()
+            try:
+                vectors += self._retrying(self._client.get_text_embedding_batch, texts[start : start + self.request_size])
+            except Exception as exc:
+                self.refusals.record(exc)
+                raise
         return _normalise(np.asarray(vectors, dtype=np.float32))
 
 

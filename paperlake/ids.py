@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from paperlake.errors import PaperError
+from paperlake.errors import PaperError, PaperlakeError
 from paperlake.files import file_sha256
 from paperlake.models import PaperSource
 
@@ -154,3 +154,22 @@ def paper_id_from_stem(stem: str) -> str:
     if "/" in stem or not is_paper_id(paper_id):
         raise ValueError(f"not a paper file stem: {printable_ref(stem)}")
     return paper_id
+
+
+# arXiv subject classes, as the API's `cat:` search takes them: cs.CL, math.GT, hep-th, astro-ph.CO.
+_CATEGORY = re.compile(r"[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z]+(?:-[A-Za-z]+)*)?")
+MAX_SEARCH_RESULTS = 2000  # arXiv's API answers at most this many entries per request
+
+
+def check_search(categories: list[str], max_papers: int) -> list[str]:
+    """The categories of an arXiv search, deduplicated; PaperlakeError names a bad one or a bad cap.
+
+    Checked before any request: a category goes into the query string, so only that shape passes."""
+    if not categories:
+        raise PaperlakeError("give at least one arXiv category, like cs.CL")
+    for category in categories:
+        if not isinstance(category, str) or not _CATEGORY.fullmatch(category):
+            raise PaperlakeError(f"category {printable_ref(str(category))}: not an arXiv category like cs.CL or hep-th")
+    if isinstance(max_papers, bool) or not isinstance(max_papers, int) or not 1 <= max_papers <= MAX_SEARCH_RESULTS:
+        raise PaperlakeError(f"max papers {max_papers!r}: must be a whole number from 1 to {MAX_SEARCH_RESULTS}")
+    return list(dict.fromkeys(categories))

@@ -126,7 +126,8 @@ class OpenAIChat:
             error = ConnectionError(one_line(str(exc)))
         except openai.APIStatusError as exc:
             headers = {k.lower(): v for k, v in exc.response.headers.items() if k.lower().startswith("retry-after")}
-            error = LLMRequestError(exc.status_code, f"{type(exc).__name__}: {exc.message}", headers)
+            code = exc.code if isinstance(exc.code, str) else None
+            error = LLMRequestError(exc.status_code, f"{type(exc).__name__}: {exc.message}", headers, code)
         if error is not None:
             # Raised outside the `except`, so the SDK's exception (body, request headers) is not its context.
             raise error

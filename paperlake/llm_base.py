@@ -32,8 +32,9 @@ class LLMRequestError(PaperlakeError):
     the request with its Authorization header; neither leaves this module.
     """
 
-    def __init__(self, status_code: int, message: str, headers: Mapping[str, str]) -> None:
+    def __init__(self, status_code: int, message: str, headers: Mapping[str, str], code: str | None = None) -> None:
         self.status_code = status_code
+        self.code = code  # the API's error code, e.g. `insufficient_quota` (a 429 not worth retrying)
         self.response = _ResponseHead(status_code, dict(headers))
         super().__init__(one_line(f"HTTP {status_code}: {message}"))
 

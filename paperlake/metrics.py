@@ -1,8 +1,8 @@
 """Retrieval metrics at a cut-off k, from one judged ranking per question. Pure: no lake, no Prefect.
 
 A strategy returns parent passages, best first; rank i is 1-based. Relevance is binary (see
-`paperlake.relevance`: a parent containing half of a reference context's word tokens; for generated
-questions, the question's source parent). Each metric is the mean over the questions:
+`paperlake.relevance`: a parent containing at least half of the distinct word tokens of one reference
+context; for generated questions, the question's source parent). Each metric is the mean over the questions:
 
 - hit rate@k: 1 when a relevant parent is among the top k, else 0.
 - MRR@k: 1 / rank of the first relevant parent when it is within the top k, else 0.
@@ -13,9 +13,9 @@ questions, the question's source parent). Each metric is the mean over the quest
   at rank 1 scores 1 / (1 + 1/log2 3) = 0.613 at k >= 2. A question no parent of the lake is
   relevant to (R = 0) scores 0, as it does for hit rate and MRR: it stays in the denominator, so a
   dataset that does not match the lake shows as low numbers instead of silently shrinking.
-- context recall@k: the share of the reference's word tokens (all reference contexts of the question
-  together; for generated questions, the source parent's text) contained in the top k parents read
-  together (containment as in `paperlake.relevance`: inside a word 3-gram the passage holds too).
+- context recall@k: the share of the distinct word tokens of the question's reference contexts (all
+  of them together; for generated questions, the source parent's text) found in the union of the
+  top k parents' word tokens.
 """
 
 from __future__ import annotations

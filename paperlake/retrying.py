@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+REFUSAL_STATUS = frozenset({401, 403})
 # Network trouble worth another try; not UnsupportedProtocol/LocalProtocolError (our bug).
 _TRANSIENT_HTTPX = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
@@ -92,11 +93,18 @@ def status_code_of(exc: BaseException) -> int | None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: network trouble, timeouts, 408/429/5xx."""
+    """Worth retrying: network trouble, timeouts, 408/429/5xx; not a refusal (`is_refusal`), however it is sent."""
     if isinstance(exc, _TRANSIENT_HTTPX + (ConnectionError, TimeoutError)):
         return True
     status = status_code_of(exc)
-    return status is not None and (status in TRANSIENT_STATUS or 500 <= status <= 599)
+    return status is not None and (status in TRANSIENT_STATUS or 500 <= status <= 599) and not is_refusal(exc)
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """An answer no other request with the same key gets past this run: 401/403 (the key), or 429 with
+    OpenAI's `insufficient_quota` (the account's credit; a plain 429 is a rate limit, worth waiting for)."""
+    status = status_code_of(exc)
+    return status in REFUSAL_STATUS or (status == 429 and getattr(exc, "code", None) == "insufficient_quota")
 
 
 def _last_exception(retry_state: RetryCallState) -> BaseException | None:

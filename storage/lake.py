@@ -97,8 +97,15 @@ class Lake:
             raise
 
     def read_paper(self, paper_id: str) -> dict | None:
-        table = self._rows("SELECT * FROM papers WHERE paper_id = ?", [paper_id])
-        return table.to_pylist()[0] if table is not None and table.num_rows else None
+        return self.read_papers([paper_id]).get(paper_id)
+
+    def read_papers(self, paper_ids: list[str]) -> dict[str, dict]:
+        """The `papers` rows of these papers, by id, in one statement (each costs catalog round trips)."""
+        if not paper_ids:
+            return {}
+        table = self._rows("SELECT * FROM papers WHERE list_contains(?, paper_id)", [sorted(set(paper_ids))])
+        rows = table.select(PAPERS.schema.names).to_pylist() if table is not None else []
+        return {row["paper_id"]: row for row in rows}
 
     def read_nodes(self, paper_id: str) -> list[Node]:
         table = self._rows("SELECT * FROM nodes WHERE paper_id = ? ORDER BY kind, chunk_size, position", [paper_id])
@@ -107,6 +114,12 @@ class Lake:
     def read_extractions(self, paper_id: str) -> list[dict]:
         table = self._rows("SELECT * FROM extractions WHERE paper_id = ? ORDER BY parent_id, kind", [paper_id])
         return table.select(EXTRACTIONS.schema.names).to_pylist() if table is not None else []
+
+    def paper_states(self, paper_ids: list[str]) -> dict[str, dict]:
+        """`paper_id` -> its status, error and ingested_at (the last attempt), for those the lake holds."""
+        table = self._rows("SELECT paper_id, status, error, ingested_at FROM papers WHERE list_contains(?, paper_id)",
+                           [sorted(set(paper_ids))])  # fmt: skip
+        return {row["paper_id"]: row for row in table.to_pylist()} if table is not None else {}
 
     def list_papers(self) -> list[dict]:
         table = self._rows("SELECT * FROM papers ORDER BY paper_id", [])
@@ -145,16 +158,22 @@ class Lake:
         return True
 
     # ---- the lake as a shared cache -----------------------------------------------------------
-    def find_vectors(self, model: str, digests: list[str], document_prefix: str = "") -> dict[str, bytes]:
-        """float32 bytes of stored vectors of `model` for texts with these sha256 digests, embedded with
-        `document_prefix` (as the paper's `ingest_config` records it: absent means none)."""
-        if not digests:
+    # Lookups are scoped to papers: the files are sorted by paper_id, so DuckDB reads only those papers'
+    # files, where a lake-wide search by text digest would scan every node of the lake (seconds at 10,000
+    # papers). What they serve is a paper's own passages seen before: a re-ingest, re-chunk or re-extract,
+    # on this machine or another one sharing the lake.
+    def find_vectors(self, model: str, digests: list[str], paper_ids: list[str], document_prefix: str = "") -> dict[str, bytes]:
+        """float32 bytes of stored vectors of `model` for texts of these papers with these sha256 digests,
+        embedded with `document_prefix` (as the paper's `ingest_config` records it: absent means none)."""
+        if not digests or not paper_ids:
             return {}
         table = self._rows(
-            "SELECT DISTINCT ON (n.text_sha256) n.text_sha256, e.embedding FROM embeddings e JOIN nodes n USING (node_id) "
-            "JOIN papers p ON p.paper_id = n.paper_id WHERE e.model = ? AND list_contains(?, n.text_sha256) "
+            "SELECT DISTINCT ON (n.text_sha256) n.text_sha256, e.embedding FROM embeddings e "
+            "JOIN nodes n ON n.paper_id = e.paper_id AND n.node_id = e.node_id JOIN papers p ON p.paper_id = n.paper_id "
+            "WHERE list_contains(?, e.paper_id) AND list_contains(?, n.paper_id) AND e.model = ? "
+            "AND list_contains(?, n.text_sha256) "
             "AND coalesce(json_extract_string(p.ingest_config, '$.embed_document_prefix'), '') = ?",
-            [model, sorted(set(digests)), document_prefix],
+            [sorted(set(paper_ids)), sorted(set(paper_ids)), model, sorted(set(digests)), document_prefix],
         )
         if table is None:
             return {}
@@ -163,14 +182,16 @@ class Lake:
             for sha, vector in zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True)
         }
 
-    def find_extractions(self, model: str, prompt_version: str, digests: list[str]) -> dict[str, dict[str, dict]]:
-        """Stored good extraction rows (by kind) of parents whose text has these sha256 digests."""
-        if not digests:
+    def find_extractions(self, model: str, prompt_version: str, digests: list[str], paper_ids: list[str]) -> dict[str, dict[str, dict]]:
+        """Stored good extraction rows (by kind) of these papers' parents whose text has these sha256 digests."""
+        if not digests or not paper_ids:
             return {}
+        papers = sorted(set(paper_ids))
         table = self._rows(
-            "SELECT p.text_sha256 AS sha, x.* FROM extractions x JOIN nodes p ON p.node_id = x.parent_id "
-            "WHERE x.status = 'ok' AND x.model = ? AND x.prompt_version = ? AND list_contains(?, p.text_sha256)",
-            [model, prompt_version, sorted(set(digests))],
+            "SELECT p.text_sha256 AS sha, x.* FROM extractions x JOIN nodes p ON p.paper_id = x.paper_id AND p.node_id = x.parent_id "
+            "WHERE list_contains(?, x.paper_id) AND list_contains(?, p.paper_id) AND x.status = 'ok' AND x.model = ? "
+            "AND x.prompt_version = ? AND list_contains(?, p.text_sha256)",
+            [papers, papers, model, prompt_version, sorted(set(digests))],
         )
         found: dict[str, dict[str, dict]] = {}
         for record in table.to_pylist() if table is not None else []:

@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from paperlake.errors import PaperlakeError
-from storage.changes import ALIAS, Append, Change, Replace, apply, create_or_extend
+from storage.changes import ALIAS, Append, Change, Replace, apply, create_or_extend, set_table_options
 from storage.duck import connect, sql_literal
 from storage.tables import TableSpec
 
@@ -270,6 +270,7 @@ class Lakehouse:
                     except BaseException:
                         _rollback_quietly(cur)
                         raise
+                    set_table_options(cur, missing)
                 break
             except duckdb.Error as exc:  # two processes creating the same table: the loser sees it next time
                 if not _is_retryable(exc) or time.monotonic() > deadline:

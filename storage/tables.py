@@ -38,6 +38,9 @@ class TableSpec:
     schema: pa.Schema
     key: tuple[str, ...]  # identifies a row: rows handed to the lake never repeat a key
     sorted_by: tuple[str, ...] = ()  # files sorted by these columns prune well for filters on them
+    # Rows per Parquet row group (DuckDB's default is 122,880): the unit a filter skips or reads, so small
+    # groups keep one paper's rows a small read once maintenance has merged many papers into one file.
+    row_group_rows: int | None = None
 
     def columns(self) -> list[tuple[str, str]]:
         return [(f.name, duckdb_type(f.type)) for f in self.schema]

@@ -156,6 +156,7 @@ class Answerer:
     async def _ask(self, questions: list[str], strategy: str, k: int, paper_ids: Sequence[str] | None,
                    history: History) -> tuple[list[Answer | BaseException], int]:  # fmt: skip
         slots = asyncio.Semaphore(self.settings.llm_concurrency)
+        questions = [redact(q, self.settings.secret_values()) for q in questions]  # a pasted key is not searched nor kept
 
         async def retried(call: Callable[[], Awaitable[T]]) -> T:
             async def attempt() -> T:
@@ -198,7 +199,7 @@ class Answerer:
             refused = bool(text) and not says_not_found(text) and is_refusal(text)
             text = text if refused else NOT_FOUND
         return Answer(
-            question=redact(question, secrets), query=redact(query, secrets), answer=text, citations=citations,
+            question=question, query=redact(query, secrets), answer=text, citations=citations,
             sources=results, strategy=strategy, model=self.llm.model, extractive=self.llm.extractive,
             grounded=bool(citations), refused=refused, dropped_citations=resolved.dropped,
         )  # fmt: skip

@@ -104,7 +104,8 @@ def write_extractions(settings: Settings, paper_id: str, records: list[Extractio
     except Exception as exc:  # e.g. the disk: this paper fails, the run goes on
         log.exception("could not write extractions of %s", paper_id)
         return PaperReport(paper_id, "failed", reason=PaperError(paper_id, "write_failed", describe_error(exc)).one_line)
-    reason = f"{failed} of {len(records)} parents failed extraction" if failed else ""
+    first = next((r.error for r in records if r.status == "failed"), "")
+    reason = f"{failed} of {len(records)} parents failed extraction ({first})" if failed else ""
     return PaperReport(paper_id, "failed" if failed else "ok", row["n_pages"], len(nodes), reason=reason,
                        title=row["title"] or "", embed_calls=stats.calls)  # fmt: skip
 

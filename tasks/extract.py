@@ -5,7 +5,7 @@ unchanged text makes no call and a new model or prompt re-extracts exactly what 
 Only complete outputs are cached: a failed or partial passage is recorded as `failed` and
 tried again next run. One retry layer (`paperlake.retrying`) retries 429/5xx/timeouts per
 request; a semaphore bounds requests in flight and an optional limiter spaces them for an
-RPM cap. Everything here is Prefect-free except the thin task at the bottom.
+RPM cap (across processes too, through the global limit "llm" when a Prefect server is configured). Everything here is Prefect-free except the thin task at the bottom.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from paperlake.errors import PaperlakeError
 from paperlake.llm import ExtractionFailed, ExtractionOutput, MetadataLLM, make_metadata_llm
 from paperlake.models import Node, sha256_text
 from paperlake.redact import describe_error, one_line
+from paperlake.refusals import NOT_SENT, RefusalBreaker
 from paperlake.retrying import async_retrying
 from paperlake.settings import Settings
+from paperlake.shared_rate import LLM, shared_rate
 from storage.cache import ContentCache
 from storage.lake import Lake
 
@@ -174,12 +176,18 @@ class _Extractor:
         self.namespace = f"{getattr(llm, 'cache_scope', llm.model)}|{llm.prompt_version}"
         self.slots = asyncio.Semaphore(limits.pop("concurrency"))
         self.limiter = RateLimiter(limits.pop("rpm"))
+        self.shared = shared_rate(LLM, self.limiter.interval)  # the same rpm across processes, given a Prefect server
         self.retry = limits
         self.in_flight = 0
+        self.refusals = RefusalBreaker("the LLM API")  # a refused key stops the run's requests
 
     async def _attempt(self, text: str) -> tuple[ExtractionOutput, float]:
         async with self.slots:  # held for the request only, never across a backoff sleep
+            self.refusals.check()
+            if self.limiter.interval:  # the shared limit first: nothing slow between the limiter's slot and the call
+                await asyncio.to_thread(self.shared.wait)
             await self.limiter.wait()
+            self.refusals.check()  # refusals may have come in while this one waited its turn
             self.run.calls += 1
             self.in_flight += 1
             self.run.peak_in_flight = max(self.run.peak_in_flight, self.in_flight)
@@ -189,6 +197,9 @@ class _Extractor:
             except ExtractionFailed as exc:
                 self.run.input_tokens += exc.input_tokens
                 self.run.output_tokens += exc.output_tokens
+                raise
+            except Exception as exc:
+                self.refusals.record(exc)
                 raise
             finally:
                 self.in_flight -= 1
@@ -276,10 +287,14 @@ async def extract_passages(
 
 
 def _finish(run: ExtractionRun, started: float) -> None:
-    run.failures = sum(1 for r in run.records if r.status == "failed")
-    for record in run.records:
-        if record.status == "failed":
+    failed = [r for r in run.records if r.status == "failed"]
+    run.failures = len(failed)
+    not_sent = [r for r in failed if r.error.startswith(NOT_SENT)]
+    for record in failed:
+        if not record.error.startswith(NOT_SENT):
             log.warning("extraction failed for %s (%s): %s", record.parent_id, run.model, record.error)
+    if not_sent:  # one line, not one per parent: they all share the reason
+        log.warning("extraction failed for %d parents (%s): %s", len(not_sent), run.model, not_sent[0].error)
     run.seconds = round(time.monotonic() - started, 3)
 
 
@@ -307,7 +322,8 @@ def extract_with_settings(
     if lake is not None:
 
         def shared(digests: list[str]) -> dict[str, bytes]:
-            found = lake.find_extractions(llm.model, llm.prompt_version, digests)
+            papers = sorted({passage.paper_id for passage in passages})
+            found = lake.find_extractions(llm.model, llm.prompt_version, digests, papers)
             return {sha: encode_stored(kinds) for sha, kinds in found.items()}
 
     return run_extraction(

@@ -2,8 +2,10 @@
 
 Every request, including each retry and redirect hop, waits its turn on one `RequestSpacer` per
 host, shared by all threads of the process, so a run honours arXiv's "one request every few
-seconds" whatever the number of workers. Retries come from `paperlake.retrying` only, never
-from Prefect. Prefect-free: the per-paper task in `tasks/ingest.py` wraps it.
+seconds" whatever the number of workers; with a Prefect server configured it then passes the
+global rate limit "arxiv" (`paperlake.shared_rate`), so runs on several workers share that one
+rate too. Retries come from `paperlake.retrying` only, never from Prefect. Prefect-free apart from
+that limit (imported on first use): the per-paper task in `tasks/ingest.py` wraps it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from paperlake.ids import canonical_id, match_arxiv_id, printable_ref
 from paperlake.models import ArxivMetadata
 from paperlake.retrying import describe_exception, retrying
 from paperlake.settings import Settings
+from paperlake.shared_rate import ARXIV, shared_rate
 
 T = TypeVar("T")
 USER_AGENT = "paperlake/0.1 (batch ingest of arXiv PDFs; python-httpx)"
@@ -108,15 +111,20 @@ def parse_atom_entry(entry: ET.Element) -> ArxivMetadata | None:
     )
 
 
+def parse_atom_entries(xml_bytes: bytes) -> list[ArxivMetadata]:
+    """Every readable entry of an API answer, in feed order (ET.ParseError when it is not XML)."""
+    entries = (parse_atom_entry(entry) for entry in ET.fromstring(xml_bytes).iter(f"{_ATOM}entry"))
+    return [meta for meta in entries if meta is not None]
+
+
 def parse_atom_feed(xml_bytes: bytes, requested: list[str]) -> dict[str, ArxivMetadata]:
     """Entries of an API answer keyed by the requested id they answer; unknown ids are absent."""
     # arXiv answers `math.GT/0309136` as `math/0309136`: match both spellings to the request.
     wanted = {canonical_id(pid): pid for pid in requested}
     found: dict[str, ArxivMetadata] = {}
-    for entry in ET.fromstring(xml_bytes).iter(f"{_ATOM}entry"):
-        meta = parse_atom_entry(entry)
-        asked_as = wanted.get(canonical_id(meta.paper_id)) if meta else None
-        if meta is not None and asked_as is not None:
+    for meta in parse_atom_entries(xml_bytes):
+        asked_as = wanted.get(canonical_id(meta.paper_id))
+        if asked_as is not None:
             found[asked_as] = dataclasses.replace(meta, paper_id=asked_as)
     return found
 
@@ -156,6 +164,7 @@ class ArxivClient:
         self.base_url = base_url.rstrip("/")
         self.max_pdf_bytes = max_pdf_bytes
         self.spacer = spacer_for(self.base_url, delay_s)
+        self.shared = shared_rate(ARXIV, delay_s)  # across processes, when a Prefect server is configured
         self._retry_args = (max_attempts, retry_after_cap, backoff_base_s, backoff_max_s)
         self._http = httpx.Client(timeout=timeout_s, follow_redirects=False, headers={"User-Agent": user_agent})
 
@@ -191,7 +200,7 @@ class ArxivClient:
     def _open(self, paper_id: str, url: str) -> Iterator[httpx.Response]:
         """A streamed GET, spaced, following at most MAX_REDIRECTS same-host redirects."""
         for _hop in range(MAX_REDIRECTS + 1):
-            self.spacer.wait()
+            self._wait_turn()
             response = self._http.send(self._http.build_request("GET", url), stream=True)
             if not response.is_redirect:
                 break
@@ -207,8 +216,14 @@ class ArxivClient:
         finally:
             response.close()
 
-    def _get_bytes(self, url: str, params: dict[str, str]) -> bytes:
+    def _wait_turn(self) -> None:
+        # The shared limit first: its first call imports Prefect, and nothing slow may come
+        # between the spacer's slot and the request, or requests held up there leave together.
+        self.shared.wait()
         self.spacer.wait()
+
+    def _get_bytes(self, url: str, params: dict[str, str]) -> bytes:
+        self._wait_turn()
         response = self._http.get(url, params=params)
         response.raise_for_status()
         return response.content
@@ -231,6 +246,19 @@ class ArxivClient:
             except ET.ParseError as parse_error:
                 raise ArxivApiError(batch, f"GET {url}: unreadable Atom feed ({parse_error})") from None
         return found
+
+    def newest(self, categories: list[str], max_results: int) -> list[ArxivMetadata]:
+        """The newest submissions in any of `categories`, newest first: one search request."""
+        url = f"{self.base_url}/api/query"
+        query = " OR ".join(f"cat:{category}" for category in categories)
+        params = {"search_query": query, "sortBy": "submittedDate", "sortOrder": "descending",
+                  "start": "0", "max_results": str(max_results)}  # fmt: skip
+        try:
+            return parse_atom_entries(self._retried(url, lambda: self._get_bytes(url, params)))
+        except _GaveUp as gave_up:
+            raise PaperlakeError(f"arXiv search {query!r} failed: {gave_up}") from gave_up.last
+        except ET.ParseError as parse_error:
+            raise PaperlakeError(f"arXiv search {query!r}: unreadable Atom feed ({parse_error})") from None
 
     def download_pdf(self, paper_id: str, version: str | None, dest: Path) -> tuple[str, int]:
         """Stream `{base}/pdf/{id}{version}` into `dest` atomically; (sha256 hex, size) or PaperError."""

@@ -59,12 +59,16 @@ class IngestContext:
         self.lake = Lake(settings.data_dir)
         self.embed_cache = ContentCache(settings.data_dir / "cache" / "embeddings.sqlite")
         self._embedder: Embedder | None = None
+        self._embedder_lock = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:  # loaded on first need: a warm re-run never pays for it
-            self._embedder = make_embedder(self.settings)
-        return self._embedder
+        # Locked: papers start at once on worker threads, and one embedder (its client, its count of
+        # refusals) must serve them all.
+        with self._embedder_lock:
+            if self._embedder is None:  # loaded on first need: a warm re-run never pays for it
+                self._embedder = make_embedder(self.settings)
+            return self._embedder
 
     def arxiv_client(self) -> ArxivClient:
         return ArxivClient.from_settings(self.settings)
@@ -145,19 +149,25 @@ def _is_current(previous: dict | None, version: str | None, config: str) -> bool
     return bool(previous) and previous["status"] == "ok" and previous["version"] == version and previous["ingest_config"] == config
 
 
+def _skipped(previous: dict) -> PaperReport:
+    return PaperReport(previous["paper_id"], "skipped", previous["n_pages"], title=previous["title"] or "", reason="already in the lake")
+
+
 def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: IngestOptions, ctx: IngestContext) -> PaperReport:
     s, pid = ctx.settings, source.paper_id
     config = options.config_json(s)
     version = source.requested_version or (meta.version if meta else None)
     previous = ctx.lake.read_paper(pid)
     if not options.force and _is_current(previous, version, config):
-        return PaperReport(pid, "skipped", previous["n_pages"], title=previous["title"] or "", reason="already in the lake")
+        return _skipped(previous)
     pdf_path, pdf_sha = _obtain_pdf(source, version, ctx, options.force)
     parsed, nodes = run_parser(
         parse_and_chunk, pdf_path, pid, s.pdf_engine, s.max_pages, options.chunking,
         paper_id=pid, timeout_s=s.parse_timeout, memory_mb=s.parse_memory_mb, preload=INGEST_PRELOAD,
     )  # fmt: skip
-    derived, extraction_rows = carry_over_extractions(nodes, ctx.lake.read_nodes(pid), ctx.lake.read_extractions(pid))
+    derived, extraction_rows = [], []
+    if previous is not None:  # a new paper has nothing to carry over: two lake reads saved
+        derived, extraction_rows = carry_over_extractions(nodes, ctx.lake.read_nodes(pid), ctx.lake.read_extractions(pid))
     nodes += derived
     vectors, stats = embed_nodes(nodes, ctx)
     row = _paper_row(source, meta, version, config)
@@ -195,8 +205,10 @@ def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, Embe
     embedder, prefix = ctx.embedder, getattr(ctx.embedder, "document_prefix", "")
     # A lake holds one vector space per model name (its searches rank by `model`), so its vectors of this
     # model and document prefix are this embedder's, whichever machine or server computed them.
+    papers = sorted({node.paper_id for node in nodes})
+
     def shared(digests: list[str]) -> dict[str, bytes]:
-        return ctx.lake.find_vectors(embedder.model, digests, document_prefix=prefix)
+        return ctx.lake.find_vectors(embedder.model, digests, papers, document_prefix=prefix)
 
     try:
         return embed_texts([n.text for n in nodes], [n.text_sha256 for n in nodes], embedder, ctx.embed_cache, shared)
@@ -206,9 +218,26 @@ def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, Embe
         raise PaperError(nodes[0].paper_id if nodes else "", "embed_failed", describe_error(exc)) from exc
 
 
-def ingest_paper(source: PaperSource, meta: ArxivMetadata | PaperError | None, options: IngestOptions, settings: Settings) -> PaperReport:
-    """Ingest one paper; never raises: the report says what happened, so other papers go on."""
+def stored_papers(settings: Settings, sources: list[PaperSource]) -> dict[str, dict]:
+    """The committed `papers` rows of these papers, in one lake read for the whole run."""
+    return ingest_context(settings).lake.read_papers([s.paper_id for s in sources])
+
+
+def ingest_paper(
+    source: PaperSource, meta: ArxivMetadata | PaperError | None, options: IngestOptions, settings: Settings,
+    stored: dict | None = None,
+) -> PaperReport:  # fmt: skip
+    """Ingest one paper; never raises: the report says what happened, so other papers go on.
+
+    `stored`: the paper's committed row as `stored_papers` read it for the run. When it is already
+    current, the paper is skipped with no lock and no lake read of its own (a warm run of N papers then
+    costs one lake read, not N): committed state is whole, so it is safe to trust without the lock."""
     ctx, started = ingest_context(settings), time.monotonic()
+    version = source.requested_version or (meta.version if isinstance(meta, ArxivMetadata) else None)
+    if stored is not None and not options.force and _is_current(stored, version, options.config_json(settings)):
+        report = _skipped(stored)
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
     try:
         with ctx.lake.paper_lock(source.paper_id):
             ctx.lake.sweep_partial_files(source.paper_id)
@@ -244,5 +273,13 @@ def lookup_metadata_task(settings: Settings, sources: list[PaperSource]) -> dict
 
 
 @task(name="ingest-paper", task_run_name="ingest-{source.paper_id}", cache_policy=NO_CACHE)
-def ingest_paper_task(source: PaperSource, meta: ArxivMetadata | PaperError | None, options: IngestOptions, settings: Settings) -> PaperReport:
-    return ingest_paper(source, meta, options, settings)
+def ingest_paper_task(
+    source: PaperSource, meta: ArxivMetadata | PaperError | None, options: IngestOptions, settings: Settings,
+    stored: dict | None = None,
+) -> PaperReport:  # fmt: skip
+    return ingest_paper(source, meta, options, settings, stored)
+
+
+@task(name="read-stored-papers", cache_policy=NO_CACHE)
+def stored_papers_task(settings: Settings, sources: list[PaperSource]) -> dict[str, dict]:
+    return stored_papers(settings, sources)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
+from uuid import UUID
 
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -106,9 +107,13 @@ class RunProgress:
     """
 
     def __init__(self, stage: str, total: int, key: str, every_s: float = 0.5) -> None:
-        self.stage, self.total, self.done, self.every_s = stage, total, 0, every_s
+        self.stage, self.total, self.done, self.every_s, self.key = stage, total, 0, every_s, key
         self._last_update = time.monotonic()
-        self.artifact_id = create_progress_artifact(progress=0.0, key=key, description=self._describe(), _sync=True)
+        self.artifact_id: UUID | None = None  # None: Prefect's API failed; the work and the CLI's bar go on
+        try:
+            self.artifact_id = create_progress_artifact(progress=0.0, key=key, description=self._describe(), _sync=True)
+        except Exception as exc:  # a progress bar must never fail the work it reports on
+            log.warning("progress artifact %s not created: %s", key, describe_error(exc))
         progress.advance(stage, 0, total)
 
     def _describe(self) -> str:
@@ -118,14 +123,16 @@ class RunProgress:
         self.done, self.total = done, total if total is not None else self.total
         progress.advance(self.stage, self.done, self.total, label)
         now = time.monotonic()
-        if self.done < self.total and now - self._last_update < self.every_s:
+        if self.artifact_id is None or (self.done < self.total and now - self._last_update < self.every_s):
             return
         self._last_update = now
         percent = 100.0 * self.done / self.total if self.total else 100.0
         try:
             update_progress_artifact(self.artifact_id, progress=percent, description=self._describe(), _sync=True)
         except Exception as exc:  # a progress bar must never fail the work it reports on
-            log.debug("progress artifact not updated: %s", exc)
+            # Said once at the end (a warning per paper would bury the run's real warnings).
+            log_level = logging.WARNING if self.done >= self.total else logging.DEBUG
+            log.log(log_level, "progress artifact %s not updated: %s", self.key, describe_error(exc))
 
     def track(self, futures: list[PrefectFuture[R]]) -> Iterator[R]:
         """Results in completion order, moving the bar as each lands."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,6 +32,36 @@ def paper_row(paper_id: str, status: str = "ok", error: str | None = None, confi
         "status": status, "error": error, "ingested_at": datetime(2026, 1, 1, tzinfo=timezone.utc), "version": "v1",
         "ingest_config": config,
     }  # fmt: skip
+
+
+# A small lake for the answer tests: paper id -> (title, [(parent text, first page, last page)]).
+ANSWER_PAPERS = {
+    "2301.00001": ("Lenses and Light", [
+        ("Refraction bends light as it crosses from air into glass. A convex lens focuses parallel rays onto the focal point "
+         "of the lens. The focal length of a convex lens is the distance from the lens to its focal point.", 2, 3),
+        ("Chromatic aberration splits white light into colours at the image plane. Achromatic doublets correct "
+         "chromatic aberration by pairing two kinds of glass.", 4, 4),
+    ]),
+    "2301.00002": ("Growing Tomatoes", [
+        ("Tomato seedlings want warm soil and full sun in spring. Water the tomato roots deeply twice a week, "
+         "because wet leaves invite blight.", 1, 1),
+    ]),
+}  # fmt: skip
+
+
+def write_answer_lake(data_dir: Path) -> None:
+    """ANSWER_PAPERS as a lake (each parent with one child of the same text), embedded by wordllama: no Prefect."""
+    from paperlake.embedders import WordLlamaEmbedder
+    from storage.lake import Lake
+
+    lake, embedder = Lake(data_dir), WordLlamaEmbedder()
+    for paper_id, (title, passages) in ANSWER_PAPERS.items():
+        nodes = []
+        for position, (text, first, last) in enumerate(passages):
+            parent = replace(node(paper_id, "parent", position, text), page_start=first, page_end=last)
+            child = replace(node(paper_id, "child", position, text, parent.node_id), page_start=first, page_end=last)
+            nodes += [parent, child]
+        lake.write_paper({**paper_row(paper_id), "title": title}, nodes, embedder.embed([n.text for n in nodes]), "wordllama")
 
 
 def local_pdfs(folder: Path, count: int, pages: int = 3) -> list[str]:

@@ -1,7 +1,9 @@
 """A stand-in of arXiv's export host over real HTTP on 127.0.0.1, with fault injection.
 
-Serves `GET /pdf/<id>[vN]` and `GET /api/query?id_list=...` (an Atom feed shaped like arXiv's:
-an "Error" entry for malformed ids, nothing for unknown ones). Used by tests (fixtures at the
+Serves `GET /pdf/<id>[vN]`, `GET /api/query?id_list=...` (an Atom feed shaped like arXiv's: an
+"Error" entry for malformed ids, nothing for unknown ones) and `GET /api/query?search_query=cat:A OR
+cat:B&sortBy=submittedDate&sortOrder=descending&max_results=N` (papers in any of the categories,
+by first-version date). Used by tests (fixtures at the
 bottom) and by the benchmark: importing it starts nothing.
 
 Faults are queued per path prefix (matched against the raw path, query included) and each is
@@ -10,6 +12,7 @@ used `times` times, first queued first used:
     server.serve_html_next("/pdf/"), server.stall_next("/api/query", seconds=2)
     server.cut_next("/pdf/x", after_bytes=100), server.chunked_next("/pdf/x")
     server.redirect_next("/pdf/x", "http://elsewhere.invalid/pdf/x")
+    server.gather_next("/api/query", parties=2)  # hold the next two until both arrived (concurrency tests)
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ except ImportError:  # pragma: no cover
 
 # Deliberately looser than paperlake.ids: the stand-in must not share the code it tests.
 _ID_SHAPE = re.compile(r"([0-9]{4}\.[0-9]{4,5}|[a-z\-]+(\.[A-Za-z\-]+)?/[0-9]{7})(v[0-9]+)?")
+_CATEGORY = re.compile(r"cat:([A-Za-z\-]+(?:\.[A-Za-z\-]+)?)")
 _HTML = b"<!DOCTYPE html><html><head><title>arXiv</title></head><body>Please verify you are human.</body></html>"
 
 
@@ -62,6 +66,7 @@ class _Fault:
     stall_s: float = 0.0
     cut_after: int | None = None
     chunked: bool = False
+    barrier: threading.Barrier | None = None
 
 
 def _iso(value: str | datetime | None) -> str:
@@ -151,6 +156,11 @@ class ArxivStandIn:
     def redirect_next(self, prefix: str, location: str, status: int = 302, times: int = 1) -> None:
         self.respond_next(prefix, times=times, status=status, headers={"Location": location})
 
+    def gather_next(self, prefix: str, parties: int, timeout_s: float = 120.0) -> None:
+        """Hold the next `parties` matching requests until all have arrived (each is logged on arrival)."""
+        with self._lock:
+            self._faults.append(_Fault(prefix, parties, barrier=threading.Barrier(parties, timeout=timeout_s)))
+
     def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -198,6 +208,8 @@ class ArxivStandIn:
 
     def _feed(self, query: str) -> tuple[int, dict[str, str], bytes]:
         params = parse_qs(query)
+        if "search_query" in params:
+            return self._search(query, params)
         ids = [i for i in ",".join(params.get("id_list", [""])).split(",") if i]
         limit = int(params.get("max_results", ["10"])[0])
         entries: list[str] = []
@@ -212,6 +224,19 @@ class ArxivStandIn:
             if paper is not None and version in paper.versions:
                 entries.append(_entry(match.group(1), version, paper))
         body = _feed_xml(query, entries[:limit], len(entries))
+        return 200, {"Content-Type": "application/atom+xml; charset=utf-8"}, body
+
+
+    def _search(self, query: str, params: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+        """Only `cat:` terms (OR-joined) and sorting by submission date, as paperlake asks."""
+        wanted = set(_CATEGORY.findall(params["search_query"][0]))
+        start, limit = int(params.get("start", ["0"])[0]), int(params.get("max_results", ["10"])[0])
+        with self._lock:
+            found = [(pid, p) for pid, p in self.papers.items() if wanted & set(p.categories)]
+        if params.get("sortBy", [""])[0] == "submittedDate":
+            found.sort(key=lambda item: item[1].published, reverse=params.get("sortOrder", ["descending"])[0] == "descending")
+        entries = [_entry(pid, paper.latest, paper) for pid, paper in found[start : start + limit]]
+        body = _feed_xml(query, entries, len(found))
         return 200, {"Content-Type": "application/atom+xml; charset=utf-8"}, body
 
 
@@ -283,6 +308,11 @@ class _Handler(BaseHTTPRequestHandler):
         stand_in: ArxivStandIn = self.server.stand_in  # type: ignore[attr-defined]
         stand_in._log("GET", self.path)
         fault = stand_in._take_fault(self.path)
+        if fault and fault.barrier:
+            try:
+                fault.barrier.wait()
+            except threading.BrokenBarrierError:
+                pass  # timed out: answer anyway
         stall_s = stand_in.latency_s + (fault.stall_s if fault else 0.0)
         if stall_s and stand_in._closing.wait(stall_s):
             return

@@ -25,6 +25,9 @@ import numpy as np
 import pytest
 
 INJECTION_TRIGGER = "ignore previous instructions"
+# OpenAI's answer (with HTTP 429) when the account's credit is spent: no retry helps.
+QUOTA_BODY = json.dumps({"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                                   "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}})  # fmt: skip
 _PASSAGE = re.compile(r"<passage>\n?(.*?)\n?</passage>", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]{3,}")
 
@@ -33,7 +36,7 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]{3,}")
 class Rule:
     """What to do to the next `times` requests of `endpoint` whose text contains `match`."""
 
-    kind: str  # "fail" | "stall" | "reply"
+    kind: str  # "fail" | "stall" | "reply" | "gather"
     times: int
     endpoint: str = "chat"
     match: str | None = None
@@ -45,6 +48,7 @@ class Rule:
     content: str | None = None
     finish_reason: str = "stop"
     anywhere: bool = False  # match in the whole user text, not only the delimited passage
+    barrier: threading.Barrier | None = None
 
 
 @dataclass
@@ -125,9 +129,20 @@ class FakeOpenAI:
         looked for in the whole user text, e.g. the question of an answer request, not only its passage)."""
         self._add(Rule("reply", times, "chat", match, content=content, finish_reason=finish_reason, anywhere=anywhere))
 
+    def gather_next(self, matches: list[str], timeout_s: float = 120.0) -> None:
+        """Hold the next chat request matching each of `matches` until all of them have arrived."""
+        barrier = threading.Barrier(len(matches), timeout=timeout_s)
+        for match in matches:
+            self._add(Rule("gather", 1, "chat", match, barrier=barrier))
+
     def truncate_next(self, times: int = 1, *, match: str | None = None) -> None:
         """Half an answer with `finish_reason="length"`, as when max_tokens runs out."""
         self.reply_next('{"summary": "The section cov', times, finish_reason="length", match=match)
+
+    def clear_rules(self) -> None:
+        """Answer normally again (rules not yet used up are dropped)."""
+        with self._lock:
+            self._rules.clear()
 
     def _add(self, rule: Rule) -> None:
         with self._lock:
@@ -211,6 +226,11 @@ class FakeOpenAI:
             self._stopping.wait(self.latency)
         if rule and rule.kind == "stall":
             self._stopping.wait(rule.seconds)
+        if rule and rule.barrier is not None:
+            try:
+                rule.barrier.wait()
+            except threading.BrokenBarrierError:
+                pass  # timed out: answer anyway
         if rule and rule.kind == "fail":
             auth = headers.get("authorization", "")
             message = f"Incorrect API key provided: {auth}" if rule.echo_authorization else None

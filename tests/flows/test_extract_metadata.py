@@ -10,7 +10,9 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.extract_metadata import extract_metadata
 from flows.ingest_arxiv import ingest_arxiv
+from paperlake.refusals import REFUSALS_BEFORE_STOP
 from storage.lakehouse import connect_read_only as connect
+from tests.fakes.openai_server import QUOTA_BODY
 from tests.helpers import lake_footprint
 from tests.pdfs import make_pdf, sample_pages
 
@@ -120,3 +122,33 @@ def test_changing_the_model_re_extracts_everything_once(openai_env, lake_env, op
     assert openai_server.calls["chat"] == 2 * parents
     assert _sql(lake_env, "SELECT DISTINCT model FROM extractions") == [("my-vllm-model",)]
     assert _sql(lake_env, "SELECT count(*) FROM nodes WHERE kind = 'summary'") == [(parents,)]
+
+
+@pytest.mark.parametrize(("status", "body", "cause"), [(401, None, "HTTP 401"), (429, QUOTA_BODY, "insufficient_quota")])
+def test_a_refused_key_stops_the_run_after_a_few_requests_and_the_next_run_retries(
+    openai_env, lake_env, openai_server, tmp_path, monkeypatch, caplog, status, body, cause
+):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("PAPERLAKE_LLM_CONCURRENCY", "2")
+    pdf = _local_paper(tmp_path / "in", "paper", sample_pages(16), "Paper")
+    assert ingest_arxiv([pdf], parent_chunk_size=256, child_chunk_sizes=[128], return_state=True).is_completed()
+    parents = _sql(lake_env, "SELECT count(*) FROM nodes WHERE kind = 'parent'")[0][0]
+    assert parents >= 8
+    openai_server.fail_next(status, times=10_000, body=body, echo_authorization=True)  # 401's body quotes the key
+
+    state = extract_metadata(return_state=True)
+    assert state.is_failed() and cause in state.message
+    # The breaker's limit, plus what was already in flight (concurrency 2) when it opened; never retried.
+    assert openai_server.calls["chat"] <= REFUSALS_BEFORE_STOP + 1
+    errors = [e for (e,) in _sql(lake_env, "SELECT error FROM extractions WHERE kind = 'summary' AND status = 'failed'")]
+    assert len(errors) == parents and all(cause in error for error in errors)
+    assert sum(error.startswith("not sent: the LLM API refused") for error in errors) >= parents - REFUSALS_BEFORE_STOP - 1
+    canary = openai_env
+    assert all(canary not in text for text in [*errors, state.message or "", caplog.text])
+
+    openai_server.clear_rules()  # the key fixed, the quota topped up
+    calls = openai_server.calls["chat"]
+    again = extract_metadata(return_state=True)
+    assert again.is_completed(), again.message
+    assert openai_server.calls["chat"] - calls == parents
+    assert _sql(lake_env, "SELECT count(*) FROM extractions WHERE status = 'failed'") == [(0,)]

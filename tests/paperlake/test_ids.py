@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from paperlake.errors import PaperError
+from paperlake.errors import PaperError, PaperlakeError
 from paperlake.ids import (
+    check_search,
     is_arxiv_id,
     paper_id_from_stem,
     parse_arxiv_id,
@@ -171,3 +172,18 @@ def test_stem_rejects_non_stems(bad: str) -> None:
 def test_an_old_style_id_with_and_without_subject_class_is_one_paper():
     sources, errors = resolve_refs(["math.GT/0309136", "math/0309136v2"])
     assert errors == [] and [s.paper_id for s in sources] == ["math/0309136"]
+
+
+def test_search_categories_checked_and_deduplicated() -> None:
+    assert check_search(["cs.CL", "hep-th", "cs.CL", "astro-ph.CO"], 20) == ["cs.CL", "hep-th", "astro-ph.CO"]
+
+
+@pytest.mark.parametrize(
+    ("categories", "max_papers", "named"),
+    [([], 5, "at least one"), (["cs.CL OR all:x"], 5, "cs.CL OR all:x"), (["cs.CL&max_results=9"], 5, "max_results"),
+     (["cs.CL"], 0, "max papers 0"), (["cs.CL"], 2001, "2001"), (["cs.CL"], True, "True")],
+)
+def test_bad_search_named_in_one_line(categories: list[str], max_papers: int, named: str) -> None:
+    with pytest.raises(PaperlakeError) as caught:
+        check_search(categories, max_papers)
+    assert named in str(caught.value) and "\n" not in str(caught.value)

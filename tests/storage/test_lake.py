@@ -85,11 +85,12 @@ def test_extractions_follow_their_parent_and_the_lake_serves_as_a_shared_cache(t
             for p in (kept, gone) for kind, text in (("summary", "S"), ("questions", "Q1\nQ2"))]  # fmt: skip
     _paper(lake, ["kept parent " * 10, "gone parent " * 10], extractions=rows)
     assert len(lake.read_extractions(PID)) == 4
-    found = lake.find_extractions("m", "v1", [kept.text_sha256, "f" * 64])
+    found = lake.find_extractions("m", "v1", [kept.text_sha256, "f" * 64], [PID])
     assert set(found) == {kept.text_sha256} and found[kept.text_sha256]["questions"]["text"] == "Q1\nQ2"
-    assert lake.find_extractions("other-model", "v1", [kept.text_sha256]) == {}
+    assert lake.find_extractions("other-model", "v1", [kept.text_sha256], [PID]) == {}
+    assert lake.find_extractions("m", "v1", [kept.text_sha256], ["2401.00001"]) == {}  # scoped to papers
     _paper(lake, ["kept parent " * 10])  # the second parent is gone: so are its extraction rows
     assert {r["parent_id"] for r in lake.read_extractions(PID)} == {kept.node_id}
-    vectors = lake.find_vectors("wordllama", [kept.text_sha256])
+    vectors = lake.find_vectors("wordllama", [kept.text_sha256], [PID])
     assert np.frombuffer(vectors[kept.text_sha256], np.float32).tolist() == np.eye(1, 8)[0].tolist()
-    assert lake.find_vectors("wordllama", [kept.text_sha256], document_prefix="passage: ") == {}  # other prefix, other vectors
+    assert lake.find_vectors("wordllama", [kept.text_sha256], [PID], document_prefix="passage: ") == {}  # other prefix, other vectors

@@ -67,3 +67,14 @@ def test_the_duckdb_cli_attaches_the_lake_from_anywhere_and_after_a_move(tmp_pat
                          cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "2"
+
+
+def test_a_spec_row_group_size_shapes_the_files_written_and_costs_no_snapshot(tmp_path):
+    spec = TableSpec("rows", pa.schema([("paper_id", pa.string()), ("i", pa.int32())]), key=("i",), row_group_rows=2048)
+    house = Lakehouse(tmp_path)
+    house.commit([Append(spec, pa.table({"paper_id": ["p"] * 3000, "i": pa.array(range(3000), pa.int32())}))])
+    assert house.snapshot_id() == 2  # the table's creation, then the rows: setting the option made none
+    with house.cursor() as cur:
+        files = [row[0] for row in cur.execute("SELECT data_file FROM ducklake_list_files('lake', 'rows')").fetchall()]
+        groups = cur.execute("SELECT row_group_num_rows FROM parquet_metadata(?) GROUP BY ALL ORDER BY 1", [files]).fetchall()
+    assert groups == [(952,), (2048,)]

@@ -19,6 +19,7 @@ from storage.lake import Lake
 from storage.lakehouse import Replace
 from storage.search import STRATEGIES, Searcher, SearchError
 from storage.search_index import index_root
+from storage.search_rank import Ranking, fuse
 from storage.tables import TableSpec
 from tests.helpers import node, paper_row
 
@@ -64,15 +65,18 @@ def derived(parent, kind: str, position: int, text: str):
 
 @pytest.fixture
 def lake(tmp_path: Path) -> Lake:
-    """Paper A: parents a0 (axis 0) and a1 (axis 1); a1's children on axis 2 (0.9) and axis 2 (1.0);
-    a summary of a0 on axis 3; a0 mentions the rare word 'zyxwvut'. Paper B: parent b0 on axis 4 (a little 7)."""
+    """Paper A: parents a0 (axis 0) and a1 (axis 1); a1's children on axis 2 (0.9) and axis 2 (1.0); a0's child,
+    holding its rare word 'zyxwvut' as real children hold their parent's words, on axis 6; a summary of a0 on axis 3.
+    Paper B: parent b0 on axis 4 (a little 7)."""
     lake = Lake(tmp_path / "data")
     a0 = node("2301.00001", "parent", 0, "Parent zero talks about zyxwvut consensus.")
     a1 = node("2301.00001", "parent", 1, "Parent one talks about proof of history.")
     c1 = node("2301.00001", "child", 0, "proof of", a1.node_id)
     c2 = node("2301.00001", "child", 1, "of history", a1.node_id)
+    c0 = node("2301.00001", "child", 2, "zyxwvut consensus", a0.node_id)
     s0 = derived(a0, "summary", 0, "A summary of parent zero.")
-    write(lake, "2301.00001", [(a0, axis(0)), (a1, axis(1)), (c1, unit(0, 0.44, 0.9)), (c2, axis(2)), (s0, axis(3))], title="Paper A")
+    write(lake, "2301.00001", [(a0, axis(0)), (a1, axis(1)), (c1, unit(0, 0.44, 0.9)), (c2, axis(2)), (c0, axis(6)), (s0, axis(3))],
+          title="Paper A")  # fmt: skip
     b0 = node("2301.00002", "parent", 0, "Paper B's only passage.")
     write(lake, "2301.00002", [(b0, unit(0, 0, 0, 0, 1, 0, 0, 0.3))], title="Paper B")
     return lake
@@ -116,7 +120,23 @@ def test_hybrid_finds_an_exact_rare_term_the_vectors_miss(lake: Lake) -> None:
         assert s.search("zyxwvut", "baseline", k=1)[0].paper_id == "2301.00002"  # axis 7: no parent near it
         hybrid = s.search("zyxwvut", "hybrid", k=2)
     assert hybrid[0].text.startswith("Parent zero") and hybrid[0].matched_kind in ("parent", "child")
-    assert hybrid[0].score > hybrid[1].score
+    # a0: 1 from each BM25 list (their only entry), 0 from the dense list (its last); b0: 1 from the dense list.
+    assert [r.score for r in hybrid] == pytest.approx([2.0, 1.0])
+
+
+def test_fusion_scales_each_list_so_a_confident_list_outweighs_a_flat_one() -> None:
+    def ranking(parents: list[int], scores: list[float]) -> Ranking:
+        return Ranking(np.asarray(parents, np.int32), np.asarray(scores, np.float32), np.asarray(parents, np.int32) + 100)
+
+    dense = ranking([1, 2, 3, 4, 0], [0.9, 0.8, 0.7, 0.6, 0.5])  # scaled: p1 1, p2 .75, p3 .5, p4 .25, p0 0
+    bm25_parents = ranking([0, 1, 2], [30.0, 10.0, 5.0])  # p0 1, p1 .2, p2 0
+    bm25_children = ranking([0, 1], [20.0, 5.0])  # p0 1, p1 0
+    fused = fuse([dense, bm25_parents, bm25_children], k=4)
+    # p0 2.0, p1 1.2, p2 .75, p3 .5. Reciprocal rank fusion (k=60) would put p1 first: 1/61 + 2/62 > 2/61 + 1/65.
+    assert fused.parents.tolist() == [0, 1, 2, 3]
+    assert fused.scores.tolist() == pytest.approx([2.0, 1.2, 0.75, 0.5])
+    assert fused.matched.tolist() == [100, 101, 102, 103]  # from the list that ranks each parent best
+    assert fuse([ranking([5], [0.3])], k=3).scores.tolist() == [1.0]  # one entry: the list's best
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from paperlake.errors import PaperError
+from paperlake.errors import PaperError, PaperlakeError
 from tasks.fetch import (
     ArxivApiError,
     ArxivClient,
@@ -50,6 +50,26 @@ def no_leftovers(folder: Path) -> bool:
 
 
 # --- metadata ------------------------------------------------------------------------------------
+
+
+def test_newest_submissions_in_categories(server: ArxivStandIn) -> None:
+    server.add_paper("2401.00002", OTHER, title="Retrieval", authors=["R"], categories=["cs.IR"], published="2024-01-02T00:00:00Z")
+    server.add_paper("2401.00003", OTHER, title="Newest CL", authors=["N"], categories=["cs.LG", "cs.CL"],
+                     published="2024-01-03T00:00:00Z")  # fmt: skip
+    with client_for(server) as client:
+        newest = client.newest(["cs.CL", "cs.IR"], 2)
+        only_cl = client.newest(["cs.CL"], 10)
+    assert [(m.paper_id, m.title) for m in newest] == [("2401.00003", "Newest CL"), ("2401.00002", "Retrieval")]
+    assert [(m.paper_id, m.version) for m in only_cl] == [("2401.00003", "v1"), ("2307.09288", "v2")]
+    query = server.paths("/api/query")[0]
+    assert "search_query=cat%3Acs.CL+OR+cat%3Acs.IR" in query and "sortBy=submittedDate" in query
+    assert "sortOrder=descending" in query and "max_results=2" in query
+
+
+def test_newest_names_the_search_when_arxiv_fails(server: ArxivStandIn) -> None:
+    server.fail_next("/api/query", status=503, times=3)
+    with client_for(server) as client, pytest.raises(PaperlakeError, match="arXiv search 'cat:cs.CL' failed.*503"):
+        client.newest(["cs.CL"], 5)
 
 
 def test_metadata_of_several_ids_in_one_request(server: ArxivStandIn) -> None:
