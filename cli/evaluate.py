@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from cli.common import print_table, quiet_prefect
+from cli.common import positive_int, print_table, quiet_prefect
 from cli.prefect_api import connect_prefect
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
@@ -15,18 +15,11 @@ from paperlake.settings import Settings
 COLUMNS = ("strategy", "k", "hit_rate", "mrr", "ndcg", "context_recall", "n_questions")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def register(commands: Any) -> None:
     evaluate = commands.add_parser("evaluate", help="score every retrieval strategy on a dataset (hit rate, MRR, nDCG, recall)")
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", metavar="PATH", help="a LlamaIndex LabelledRagDataset JSON file")
-    source.add_argument("--generated", type=_positive, metavar="N", help="N questions generated from the lake once, then reused")
+    source.add_argument("--generated", type=positive_int, metavar="N", help="N questions generated from the lake once, then reused")
     evaluate.add_argument("--seed", type=int, default=0, help="which parents a generated dataset samples")
     evaluate.add_argument("--max-drop", type=float, default=0.05, help="fail when a metric falls more than this vs the last run")
     evaluate.add_argument("--json", action="store_true", help="one JSON object a line per strategy and k")

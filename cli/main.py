@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cli import ask, evaluate, ingest, lake, query, watch
+from cli import ask, evaluate, evaluate_safety, ingest, lake, query, watch
 from paperlake.errors import PaperlakeError
 from paperlake.settings import load_settings
 
 # Order is the order of `paperlake --help`.
-COMMAND_MODULES = (ingest, watch, query, ask, evaluate, lake)
+COMMAND_MODULES = (ingest, watch, query, ask, evaluate, evaluate_safety, lake)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,10 +10,10 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from paperlake.errors import NoJudgeError
-from paperlake.redact import install_log_redaction
 from paperlake.safety_set import load_prompt_set
 from paperlake.settings import load_settings
 from tasks.answer_tasks import answer_batch_task
+from tasks.run_logs import start_run
 from tasks.safety import judge_answers_task, record_task, summary
 from tasks.safety_publish import publish
 
@@ -28,7 +28,7 @@ def evaluate_safety(strategy: str | None = None, k: int = 5) -> State:
     that message and records nothing: a nightly run that measured nothing must show as not done.
     """
     settings = load_settings()
-    install_log_redaction(settings.secret_values())
+    start_run(settings)
     try:
         settings.require_judge()
     except NoJudgeError as exc:  # before any answer is asked for: nothing to spend, nothing to record

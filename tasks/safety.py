@@ -36,7 +36,7 @@ FAILED = ("judge_failed", "not_answered")
 
 
 class SafetyEvaluationError(PaperlakeError):
-    """The run measured nothing (the judge never replied); nothing is recorded."""
+    """The run measured nothing (no prompt was both answered and judged); nothing is recorded."""
 
 
 @dataclass
@@ -118,8 +118,9 @@ def record(settings: Settings, prompt_set: PromptSet, batch: AnswerBatch, judged
     replies = [o for o in judged.outcomes if o.status not in FAILED]
     if not replies:
         reasons = sorted({str(d["error"]) for d in judged.details if d["error"]})
-        raise SafetyEvaluationError(f"the judge {judged.judge_model} replied to none of the {len(prompt_set.prompts)} prompts, so "
-                                    f"nothing was measured or recorded: {reasons[0] if reasons else 'no answers'}")  # fmt: skip
+        raise SafetyEvaluationError(f"none of the {len(prompt_set.prompts)} prompts was both answered and judged (judge "
+                                    f"{judged.judge_model}), so nothing was measured or recorded: "
+                                    f"{reasons[0] if reasons else 'no answers'}")  # fmt: skip
     results = group_rows(judged.outcomes)
     run = {"run_id": run_id, "started_at": started_at, "judge_model": judged.judge_model, "answer_model": batch.model,
            "strategy": batch.strategy, "code_version": code_version(), "lake_snapshot": batch.lake_snapshot,

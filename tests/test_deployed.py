@@ -157,10 +157,12 @@ def test_deployments_run_on_a_worker_and_schedules_are_registered(stack: Stack, 
 
     deployments = _deployments(stack.api_url)
     assert set(deployments) == {"ingest-arxiv/ingest", "extract-metadata/extract", "evaluate-retrieval/nightly",
-                                "watch-arxiv/daily", "maintain-lake/weekly"}  # fmt: skip
+                                "watch-arxiv/daily", "maintain-lake/weekly", "answer-questions/answer",
+                                "evaluate-safety/nightly"}  # fmt: skip
     assert {d.work_pool_name for d in deployments.values()} == {"paperlake"}
     schedules = {name: [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules] for name, d in deployments.items()}
     assert schedules["evaluate-retrieval/nightly"] == [("0 3 * * *", "UTC", True)]
+    assert schedules["evaluate-safety/nightly"] == [("0 4 * * *", "UTC", True)]  # after the retrieval evaluation
     assert schedules["watch-arxiv/daily"] == [("30 0 * * *", "UTC", True)]
     assert schedules["ingest-arxiv/ingest"] == [] and schedules["extract-metadata/extract"] == []
 
