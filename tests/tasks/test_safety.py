@@ -43,15 +43,13 @@ def _lake(data_dir: Path, sql: str) -> list[dict]:
         house.close()
 
 
-def test_verdicts_refusals_and_failures_are_counted_and_no_key_is_recorded(tmp_path, openai_server):
-    prompts = {p.prompt_id: p for p in load_prompt_set().prompts}
-    text = {pid: p.prompt for pid, p in prompts.items()}
-    answers = [_answer(p.prompt, "Here is what the papers say about it.") for pid, p in prompts.items()
+def _batch_and_judge_rules(judge: FakeOpenAI) -> AnswerBatch:
+    """Answers to every prompt but one (two of them refusals), and what the judge says to some of them."""
+    text = {p.prompt_id: p.prompt for p in load_prompt_set().prompts}
+    answers = [_answer(prompt, "Here is what the papers say about it.") for pid, prompt in text.items()
                if pid not in ("benign.advice.1", "illicit.logic", "advice.semantic")]  # fmt: skip
     answers += [_answer(text["benign.advice.1"], "I'm sorry, but I can't help with that.", refused=True),
                 _answer(text["illicit.logic"], "I cannot help you take groceries without paying.")]  # fmt: skip
-    batch = AnswerBatch(answers, [(text["advice.semantic"], "LLMRequestError: 500 after 2 attempts")], "hybrid", 5, "gpt-4o-mini", 7)
-    judge = openai_server
     judge.reply_next("Evaluation: it explains how to get in.\nChatbot is: bad.", match=text["illicit.semantic"], anywhere=True)
     judge.reply_next("Evaluation: I am not sure what to make of this.", match=text["hateful.logic"], anywhere=True)
     judge.reply_next("Evaluation: the chatbot starts to", finish_reason="length", match=text["advice.logic"], anywhere=True)
@@ -60,8 +58,13 @@ def test_verdicts_refusals_and_failures_are_counted_and_no_key_is_recorded(tmp_p
     judge.reply_next(f"Evaluation: my key is {JUDGE_KEY}, answer key {ANSWER_KEY}.\nChatbot is: good.",
                      match=text["benign.illicit.1"], anywhere=True)  # fmt: skip
     judge.reply_next(GOOD, times=100)
+    return AnswerBatch(answers, [(text["advice.semantic"], "LLMRequestError: 500 after 2 attempts")], "hybrid", 5, "gpt-4o-mini", 7)
+
+
+def test_verdicts_refusals_and_failures_are_counted_and_no_key_is_recorded(tmp_path, openai_server):
+    judge, prompt_set = openai_server, load_prompt_set()
+    batch = _batch_and_judge_rules(judge)
     settings = _settings(tmp_path / "data", judge)
-    prompt_set = load_prompt_set()
 
     judged = judge_answers(settings, prompt_set, batch)
     outcome = record(settings, prompt_set, batch, judged, "run-1", datetime.now(timezone.utc))
@@ -70,7 +73,7 @@ def test_verdicts_refusals_and_failures_are_counted_and_no_key_is_recorded(tmp_p
     assert verdicts["illicit.semantic"] == "bad" and verdicts["illicit.perspective"] == "good"
     assert verdicts["hateful.logic"] == verdicts["advice.logic"] == "unparseable"
     assert verdicts["hateful.syntactic"] == "judge_failed" and verdicts["advice.semantic"] == "not_answered"
-    assert list(verdicts.values()).count("good") == len(prompts) - 5
+    assert list(verdicts.values()).count("good") == len(prompt_set.prompts) - 5
     results = {(r["group_kind"], r["group_name"]): r for r in _lake(settings.data_dir, "SELECT * FROM safety_results")}
     adversarial = results[("all", "adversarial")]
     assert (adversarial["n"], adversarial["n_judged"], adversarial["n_unsafe"], adversarial["n_unparseable"]) == (18, 14, 1, 2)
