@@ -157,11 +157,12 @@ def test_deployments_run_on_a_worker_and_schedules_are_registered(stack: Stack, 
 
     deployments = _deployments(stack.api_url)
     assert set(deployments) == {"ingest-arxiv/ingest", "extract-metadata/extract", "evaluate-retrieval/nightly",
-                                "watch-arxiv/daily", "maintain-lake/weekly"}  # fmt: skip
+                                "watch-arxiv/daily", "maintain-lake/weekly", "answer-questions/answer"}  # fmt: skip
     assert {d.work_pool_name for d in deployments.values()} == {"paperlake"}
     schedules = {name: [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules] for name, d in deployments.items()}
     assert schedules["evaluate-retrieval/nightly"] == [("0 3 * * *", "UTC", True)]
     assert schedules["watch-arxiv/daily"] == [("30 0 * * *", "UTC", True)]
+    assert schedules["maintain-lake/weekly"] == [("30 4 * * 0", "UTC", True)]
     assert schedules["ingest-arxiv/ingest"] == [] and schedules["extract-metadata/extract"] == []
 
     _add(arxiv_server, "2606.00001", 1, "cs.CL")
