@@ -134,3 +134,26 @@ def test_a_failed_answer_fails_only_its_question_and_transient_errors_are_retrie
     assert statuses == [200, 400, 503]  # the lens question twice (one retry), the tomato question once (never retried)
     with pytest.raises(AnswerError, match="empty question"):
         answer_batch(load_settings(), [LENS, "  "])
+
+
+QUESTIONS = [LENS, "When should tomato roots be watered?", "What is refraction?", "Why is the sky blue?",
+             "How do lenses bend light?", "What do plants need?"]  # fmt: skip
+
+
+def test_a_refused_key_stops_the_batch_after_three_requests(lake_dir, model_server, monkeypatch):
+    monkeypatch.setenv("PAPERLAKE_LLM_CONCURRENCY", "1")  # one at a time: exactly the refusals are sent
+    model_server.fail_next(401, times=100)
+    batch = answer_batch(load_settings(), QUESTIONS, strategy="baseline", k=1)
+    assert batch.answers == [] and len(batch.failures) == len(QUESTIONS)
+    assert [r.status for r in model_server.chat_requests()] == [401, 401, 401]  # then nothing more is sent
+    reasons = [reason for _, reason in batch.failures]
+    assert all("HTTP 401" in r for r in reasons[:3]) and all(r.startswith("not sent:") for r in reasons[3:])
+    assert all(CANARY not in r for r in reasons)
+
+
+def test_answers_keep_the_llm_rate(lake_dir, model_server, monkeypatch):
+    monkeypatch.setenv("PAPERLAKE_LLM_RPM", "120")  # one request every 0.5 s, however many are allowed in flight
+    batch = answer_batch(load_settings(), QUESTIONS[:3], strategy="baseline", k=1)
+    assert len(batch.answers) == 3
+    starts = sorted(r.started for r in model_server.chat_requests())
+    assert starts[-1] - starts[0] >= 0.9  # three requests at least 2 x 0.5 s apart in all (arrivals: less jitter)
