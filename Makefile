@@ -46,7 +46,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.extract
 	$(BIN)/python -m bench.lake
 	$(BIN)/python -m bench.search
-	$(BIN)/python -m bench.search_quality
+	$(BIN)/python -m bench.search_quality --levers
 	$(BIN)/python -m bench.cli
 
 clean:

@@ -11,6 +11,7 @@ from tasks.derive import collect_passages_task, records_by_paper, write_extracti
 from tasks.extract import extract_passages_task
 from tasks.report import failure_message, publish_table, report_rows
 from tasks.run_logs import start_run
+from tasks.search_index import refresh_search_index_task
 
 
 @flow(name="extract-metadata", task_runner=ThreadPoolTaskRunner(max_workers=workers_for_flows()))
@@ -27,6 +28,8 @@ def extract_metadata(paper_ids: list[str] | None = None) -> State:
     grouped = records_by_paper(run.records)
     futures = [write_extractions_task.submit(settings, pid, records) for pid, records in grouped.items()]
     reports += [future.result() for future in futures]
+    if passages:  # a current index makes a changed lake's first search as quick as any other
+        refresh_search_index_task(settings)
     publish_table("extract-report", [run.summary_row()], "Calls, cache hits, failures and tokens of this extraction run")
     publish_table("extract-papers", report_rows(reports), "One row per paper of this extraction run")
     message = failure_message(reports)

@@ -13,6 +13,7 @@ from tasks.chunk import ChunkingOptions
 from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task, stored_papers_task
 from tasks.report import RunProgress, failure_message, publish_table, report_rows
 from tasks.run_logs import start_run
+from tasks.search_index import refresh_search_index_task
 
 
 @flow(name="ingest-arxiv", task_runner=ThreadPoolTaskRunner(max_workers=workers_for_flows()))
@@ -47,6 +48,8 @@ def ingest_arxiv(
         extraction = extract_metadata([r.paper_id for r in reports if r.status != "failed"], return_state=True)
         if extraction.is_failed():
             message = "; ".join(filter(None, [message, f"extraction: {extraction.message}"]))
+    elif any(r.status == "ok" for r in reports):  # the extraction subflow refreshes it otherwise
+        refresh_search_index_task(settings)
     if message:
         return Failed(message=message, data=reports)
     return Completed(message=f"{len(reports)} papers in the lake", data=reports)

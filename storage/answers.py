@@ -51,12 +51,18 @@ def record_answers(house: Lakehouse, run_id: str, rows: list[dict]) -> int | Non
 
 
 def latest_results(house: Lakehouse, embed_model: str) -> list[dict]:
-    """strategy, k, mrr, hit_rate of the most recent evaluation run on this embedding model ([] if none)."""
+    """strategy, k, mrr, hit_rate of the evaluation that speaks for this embedding model ([] if none).
+
+    That is the latest run of each dataset, and of those the one with the most questions: a quick
+    five-question check run after the nightly 58-question evaluation must not flip every answer's strategy."""
     if not (house.table_exists(EVAL_RUNS.name) and house.table_exists(EVAL_RESULTS.name)):
         return []
     return house.query(
         """SELECT e.strategy, e.k, e.mrr, e.hit_rate FROM eval_results e
-           WHERE e.run_id = (SELECT run_id FROM eval_runs WHERE embed_model = ? ORDER BY started_at DESC, run_id DESC LIMIT 1)""",
+           WHERE e.run_id = (
+               SELECT run_id FROM eval_runs WHERE embed_model = ?
+               QUALIFY row_number() OVER (PARTITION BY dataset ORDER BY started_at DESC, run_id DESC) = 1
+               ORDER BY n_questions DESC, started_at DESC, run_id DESC LIMIT 1)""",
         [embed_model],
     ).to_pylist()
 

@@ -10,6 +10,7 @@ it scores a query from a sparse matrix in milliseconds where `match_bm25` scans 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -80,6 +81,8 @@ def build_bm25(token_ids: list[list[int]], vocabulary: Vocabulary):
     """A bm25s index over documents given as token ids (Lucene's BM25, k1=1.5, b=0.75); None for no documents."""
     import bm25s
 
+    # bm25s sets its own logger to DEBUG on import: its "Building index" lines would reach every console.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     if not token_ids:
         return None
     index = bm25s.BM25(csc_backend="numpy")  # numpy, not scipy: one dependency fewer, same arrays

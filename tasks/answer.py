@@ -23,9 +23,12 @@ from paperlake.asyncio_sync import run_sync
 from paperlake.citations import Pages, resolve
 from paperlake.errors import PaperlakeError
 from paperlake.models import sha256_text
+from paperlake.pacing import RateLimiter
 from paperlake.redact import describe_error, one_line, redact
+from paperlake.refusals import RefusalBreaker
 from paperlake.retrying import async_retrying
 from paperlake.settings import Settings
+from paperlake.shared_rate import LLM, shared_rate
 from storage.answers import best_strategy, latest_results, paper_versions
 from storage.lakehouse import Lakehouse
 from storage.search import DEFAULT_STRATEGY, STRATEGIES, SearchResult
@@ -111,6 +114,11 @@ class Answerer:
         self.llm = llm if llm is not None else make_answer_model(settings)
         self._house = Lakehouse(settings.data_dir, read_only=True)
         self._default_strategy: str | None = None
+        # PAPERLAKE_LLM_RPM holds for answers as for extraction, across processes given a Prefect server;
+        # a key the API refuses stops this chat's or batch's requests after a few refusals.
+        self._pace = RateLimiter(None if self.llm.extractive else settings.llm_rpm)
+        self._shared = shared_rate(LLM, self._pace.interval)
+        self._refusals = RefusalBreaker("the LLM API")
 
     def close(self) -> None:
         if self._owns_searcher:
@@ -161,7 +169,7 @@ class Answerer:
         async def retried(call: Callable[[], Awaitable[T]]) -> T:
             async def attempt() -> T:
                 async with slots:  # held for the request only, never across a backoff sleep
-                    return await call()
+                    return await self._gated(call)
 
             return await async_retrying(self.settings.llm_max_attempts, self.settings.retry_after_cap)(attempt)
 
@@ -180,6 +188,18 @@ class Answerer:
             reply if isinstance(reply, BaseException) else self._build(question, query, reply, results, versions, strategy)
             for question, query, results, reply in zip(questions, queries, found, replies, strict=True)
         ], snapshot
+
+    async def _gated(self, call: Callable[[], Awaitable[T]]) -> T:
+        self._refusals.check()
+        if self._pace.interval:  # the shared limit first: nothing slow between this process's slot and the call
+            await asyncio.to_thread(self._shared.wait)
+        await self._pace.wait()
+        self._refusals.check()  # refusals may have come in while this one waited its turn
+        try:
+            return await call()
+        except Exception as exc:
+            self._refusals.record(exc)
+            raise
 
     async def _reply(self, question: str, results: list[SearchResult]) -> str:
         if not results:

@@ -28,6 +28,7 @@ from paperlake.asyncio_sync import run_sync
 from paperlake.errors import PaperlakeError
 from paperlake.llm import ExtractionFailed, ExtractionOutput, MetadataLLM, make_metadata_llm
 from paperlake.models import Node, sha256_text
+from paperlake.pacing import RateLimiter
 from paperlake.redact import describe_error, one_line
 from paperlake.refusals import NOT_SENT, RefusalBreaker
 from paperlake.retrying import async_retrying
@@ -101,24 +102,6 @@ class _Outcome:
     latency_s: float
     created_at: datetime
     cached: bool = False
-
-
-class RateLimiter:
-    """Spaces request starts at least 60/rpm seconds apart: never more than `rpm` in any minute."""
-
-    def __init__(self, rpm: int | None, period: float = 60.0) -> None:
-        self.interval = period / rpm if rpm else 0.0
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        if not self.interval:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        await asyncio.sleep(start - now)
 
 
 def _encode(output: ExtractionOutput, latency_s: float, created_at: datetime) -> bytes:

@@ -164,6 +164,7 @@ def test_deployments_run_on_a_worker_and_schedules_are_registered(stack: Stack, 
     assert schedules["evaluate-retrieval/nightly"] == [("0 3 * * *", "UTC", True)]
     assert schedules["evaluate-safety/nightly"] == [("0 4 * * *", "UTC", True)]  # after the retrieval evaluation
     assert schedules["watch-arxiv/daily"] == [("30 0 * * *", "UTC", True)]
+    assert schedules["maintain-lake/weekly"] == [("30 4 * * 0", "UTC", True)]
     assert schedules["ingest-arxiv/ingest"] == [] and schedules["extract-metadata/extract"] == []
 
     _add(arxiv_server, "2606.00001", 1, "cs.CL")

@@ -9,7 +9,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.ingest_arxiv import ingest_arxiv
+from storage.lakehouse import Lakehouse
 from storage.lakehouse import connect_read_only as connect
+from storage.search_index import INDEXED_TABLES, index_root, open_current
 from tests.helpers import lake_footprint
 from tests.pdfs import make_pdf, make_textless_pdf, sample_pages
 
@@ -59,6 +61,8 @@ def test_good_papers_land_and_bad_ones_are_named(lake_env, arxiv_server):
     assert all(c[1] == c[2] and c[3] == 256 for c in counts)
     assert not list(lake_env.rglob("*.tmp")) and not list(lake_env.rglob("*.part"))
     assert {"ingest-report", "ingest-progress"} <= _artifact_keys()
+    index = open_current(index_root(lake_env, "wordllama"))  # built at the end of the run, not by the first search
+    assert index is not None and index.meta.lake_change == Lakehouse(lake_env, read_only=True).last_change(INDEXED_TABLES)
 
 
 def test_warm_rerun_downloads_nothing_and_overwrites_nothing(lake_env, arxiv_server):

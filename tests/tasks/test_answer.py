@@ -96,9 +96,9 @@ def test_an_answer_never_carries_the_api_key(lake_dir, model_server):
 def test_default_strategy_is_the_best_of_the_latest_evaluation_on_this_embedding_model(lake_dir):
     settings = load_settings()
 
-    def run(run_id: str, day: int, embed_model: str, mrr: dict[str, float]) -> None:
-        row = {"run_id": run_id, "started_at": datetime(2026, 1, day, tzinfo=timezone.utc), "dataset": "d", "dataset_sha256": "s",
-               "embed_model": embed_model, "llm_model": None, "code_version": "c", "lake_snapshot": 1, "n_questions": 3}  # fmt: skip
+    def run(run_id: str, day: int, embed_model: str, mrr: dict[str, float], dataset: str = "d", n: int = 3) -> None:
+        row = {"run_id": run_id, "started_at": datetime(2026, 1, day, tzinfo=timezone.utc), "dataset": dataset, "dataset_sha256": "s",
+               "embed_model": embed_model, "llm_model": None, "code_version": "c", "lake_snapshot": 1, "n_questions": n}  # fmt: skip
         results = [{"run_id": run_id, "strategy": s, "k": k, "hit_rate": 0.5, "mrr": m if k == 5 else 1 - m, "ndcg": 0.5,
                     "context_recall": 0.5} for s, m in mrr.items() for k in (1, 5)]  # fmt: skip
         house = Lakehouse(lake_dir)
@@ -115,6 +115,12 @@ def test_default_strategy_is_the_best_of_the_latest_evaluation_on_this_embedding
     run("r3", 3, "wordllama", {"metadata": 0.6, "hybrid": 0.6, "chunks": 0.2})  # a tie: the search default wins it
     with Answerer(settings) as answerer:
         assert answerer.strategy() == "hybrid"
+    run("r4", 4, "wordllama", {"baseline": 0.9, "hybrid": 0.1}, dataset="generated-n2", n=2)  # a smaller set, later
+    with Answerer(settings) as answerer:
+        assert answerer.strategy() == "hybrid"  # the larger set's latest run still speaks
+    run("r5", 5, "wordllama", {"baseline": 0.9, "hybrid": 0.1}, dataset="generated-n50", n=50)
+    with Answerer(settings) as answerer:
+        assert answerer.strategy() == "baseline"
 
 
 def test_a_failed_answer_fails_only_its_question_and_transient_errors_are_retried(lake_dir, model_server):
@@ -128,3 +134,26 @@ def test_a_failed_answer_fails_only_its_question_and_transient_errors_are_retrie
     assert statuses == [200, 400, 503]  # the lens question twice (one retry), the tomato question once (never retried)
     with pytest.raises(AnswerError, match="empty question"):
         answer_batch(load_settings(), [LENS, "  "])
+
+
+QUESTIONS = [LENS, "When should tomato roots be watered?", "What is refraction?", "Why is the sky blue?",
+             "How do lenses bend light?", "What do plants need?"]  # fmt: skip
+
+
+def test_a_refused_key_stops_the_batch_after_three_requests(lake_dir, model_server, monkeypatch):
+    monkeypatch.setenv("PAPERLAKE_LLM_CONCURRENCY", "1")  # one at a time: exactly the refusals are sent
+    model_server.fail_next(401, times=100)
+    batch = answer_batch(load_settings(), QUESTIONS, strategy="baseline", k=1)
+    assert batch.answers == [] and len(batch.failures) == len(QUESTIONS)
+    assert [r.status for r in model_server.chat_requests()] == [401, 401, 401]  # then nothing more is sent
+    reasons = [reason for _, reason in batch.failures]
+    assert all("HTTP 401" in r for r in reasons[:3]) and all(r.startswith("not sent:") for r in reasons[3:])
+    assert all(CANARY not in r for r in reasons)
+
+
+def test_answers_keep_the_llm_rate(lake_dir, model_server, monkeypatch):
+    monkeypatch.setenv("PAPERLAKE_LLM_RPM", "120")  # one request every 0.5 s, however many are allowed in flight
+    batch = answer_batch(load_settings(), QUESTIONS[:3], strategy="baseline", k=1)
+    assert len(batch.answers) == 3
+    starts = sorted(r.started for r in model_server.chat_requests())
+    assert starts[-1] - starts[0] >= 0.9  # three requests at least 2 x 0.5 s apart in all (arrivals: less jitter)

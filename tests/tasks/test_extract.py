@@ -13,10 +13,11 @@ from paperlake.embedders import WordLlamaEmbedder
 from paperlake.llm import OpenAIMetadataLLM, make_metadata_llm
 from paperlake.local_extractive import LocalExtractiveLLM
 from paperlake.models import sha256_text
+from paperlake.pacing import RateLimiter
 from paperlake.prompts import SYSTEM_PROMPT, PromptSet
 from paperlake.settings import Settings
 from storage.cache import ContentCache
-from tasks.extract import ExtractionRun, ParentPassage, RateLimiter, extract_passages, run_extraction
+from tasks.extract import ExtractionRun, ParentPassage, extract_passages, run_extraction
 from tests.fakes.openai_server import FakeOpenAI
 from tests.paperlake.test_llm import extract_once
 
