@@ -22,7 +22,7 @@ def register(commands: Any) -> None:
     query = commands.add_parser("query", help="search the lake's passages (parents) for a question")
     query.add_argument("query", nargs="?", help="the question (or use --queries-file)")
     query.add_argument("--strategy", choices=[*STRATEGIES, "all"], default=DEFAULT_STRATEGY,
-                       help=f"default: {DEFAULT_STRATEGY}, the best on the dev set; all: each strategy in turn")  # fmt: skip
+                       help=f"default: {DEFAULT_STRATEGY}, the best on the dev set; all: the strategies side by side")  # fmt: skip
     query.add_argument("-k", type=int, default=5, help="passages per query and strategy")
     query.add_argument("--paper", action="append", dest="papers", metavar="ID", help="only this paper (repeatable)")
     query.add_argument("--json", action="store_true", help="one JSON object per line and result")
@@ -55,6 +55,9 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     with Searcher(settings) as searcher:
         answers = {s: searcher.search_many(queries, s, args.k, args.papers) for s in strategies}
     for i, query in enumerate(queries):
+        if len(strategies) > 1 and not args.json:
+            _print_side_by_side(query, {s: answers[s][i] for s in strategies})
+            continue
         for strategy in strategies:
             results = answers[strategy][i]
             if args.json:
@@ -69,6 +72,29 @@ def _first_line(text: str) -> str:
     return line if len(line) <= _FIRST_LINE else line[: _FIRST_LINE - 1] + "…"
 
 
+def _pages(result: Any) -> str:
+    return f"{result.page_start}-{result.page_end}" if result.page_start != result.page_end else str(result.page_start)
+
+
+def _print_side_by_side(query: str, by_strategy: dict[str, list]) -> None:
+    """One column per strategy, one row per rank; each passage gets a letter, so shared finds show at a glance."""
+    from cli.common import print_table
+
+    depth = max(map(len, by_strategy.values()), default=0)
+    letters: dict[str, Any] = {}  # node_id -> its result, in order of first appearance, rank by rank
+    for rank in range(depth):
+        for results in by_strategy.values():
+            if rank < len(results):
+                letters.setdefault(results[rank].node_id, results[rank])
+    label = {node_id: chr(ord("A") + i) if i < 26 else str(i + 1) for i, node_id in enumerate(letters)}
+    print(f"\n{' | '.join(by_strategy)}: {query}")
+    rows = [{"rank": rank + 1, **{s: (f"[{label[r[rank].node_id]}] p.{_pages(r[rank])} {r[rank].score:.3f}" if rank < len(r) else "")
+                                  for s, r in by_strategy.items()}} for rank in range(depth)]  # fmt: skip
+    print_table(rows, ["rank", *by_strategy])
+    for node_id, result in letters.items():
+        print(f"[{label[node_id]}] {result.paper_id} {_first_line(result.title or '')[:40]} p.{_pages(result)}: {_first_line(result.text)}")
+
+
 def _print_table(query: str, strategy: str, results: list) -> None:
     from cli.common import print_table
 
@@ -77,7 +103,7 @@ def _print_table(query: str, strategy: str, results: list) -> None:
         print("  (no passage)")
         return
     rows = [{"rank": r.rank, "paper": r.paper_id, "title": _first_line(r.title or "")[:40],
-             "pages": f"{r.page_start}-{r.page_end}" if r.page_start != r.page_end else str(r.page_start),
+             "pages": _pages(r),
              "score": f"{r.score:.4f}", "matched": r.matched_kind, "first line": _first_line(r.text)}
             for r in results]  # fmt: skip
     print_table(rows, ["rank", "paper", "title", "pages", "score", "matched", "first line"])

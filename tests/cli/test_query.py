@@ -60,9 +60,17 @@ def test_json_has_exactly_the_contract_keys_and_a_new_paper_is_found_next_time(l
 def test_table_of_every_strategy_and_a_queries_file(lake_env, tmp_path) -> None:
     table = _run(["query", "chromatic aberration", "--strategy", "all", "-k", "2"], lake_env)
     assert table.returncode == 0, table.stderr
-    for strategy in ("baseline", "chunks", "metadata", "hybrid"):
-        assert f"{strategy}: chromatic aberration" in table.stdout
-    assert table.stdout.count("rank  paper") == 4 and "Lenses and Light" in table.stdout
+    assert "baseline | chunks | metadata | hybrid: chromatic aberration" in table.stdout  # side by side
+    lines = table.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("rank "))
+    assert lines[header].split() == ["rank", "baseline", "chunks", "metadata", "hybrid"]
+    ranks = [line for line in lines[header + 1 :] if line.split()[0].isdigit()]
+    assert [line.split()[0] for line in ranks] == [str(i + 1) for i in range(len(ranks))] and 1 <= len(ranks) <= 2
+    labels = {cell for line in ranks for cell in line.split() if cell.startswith("[")}
+    legend = [line for line in lines if line[:3] in labels]
+    assert len(legend) == len(labels) and any("Lenses and Light" in line for line in legend)
+    single = _run(["query", "chromatic aberration", "--strategy", "chunks", "-k", "2"], lake_env)
+    assert "chunks: chromatic aberration" in single.stdout and single.stdout.count("rank  paper") == 1
 
     queries = tmp_path / "queries.txt"
     queries.write_text("convex lens\n\nrefraction in glass\n", encoding="utf-8")
