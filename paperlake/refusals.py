@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from paperlake.errors import PaperlakeError
 from paperlake.redact import describe_error, one_line
@@ -21,6 +22,8 @@ from paperlake.retrying import is_refusal
 REFUSALS_BEFORE_STOP = 3
 HOLD_S = 300.0
 NOT_SENT = "not sent:"  # how every `ApiRefused` message starts
+_OPENAI_HINT = "check OPENAI_API_KEY and the account's quota (OPENAI_BASE_URL for another server)"
+T = TypeVar("T")
 
 
 class ApiRefused(PaperlakeError):
@@ -29,8 +32,8 @@ class ApiRefused(PaperlakeError):
 
 class RefusalBreaker:
     def __init__(self, what: str, limit: int = REFUSALS_BEFORE_STOP, hold_s: float = HOLD_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        self.what, self.limit, self.hold_s, self.clock = what, limit, hold_s, clock
+                 clock: Callable[[], float] = time.monotonic, check_hint: str = _OPENAI_HINT) -> None:  # fmt: skip
+        self.what, self.limit, self.hold_s, self.clock, self.check_hint = what, limit, hold_s, clock, check_hint
         self.refusals = 0
         self.first = ""  # the first refusal, described: the reason every skipped item carries
         self._opened_at: float | None = None
@@ -55,9 +58,17 @@ class RefusalBreaker:
                 self.refusals, self._opened_at = 0, None
                 return
             raise ApiRefused(
-                f"{NOT_SENT} {self.what} refused {self.refusals} requests of this run ({self.first}); "
-                "check OPENAI_API_KEY and the account's quota (OPENAI_BASE_URL for another server)"
+                f"{NOT_SENT} {self.what} refused {self.refusals} requests of this run ({self.first}); {self.check_hint}"
             )
+
+    async def guard(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`await call()` unless open; its refusal counted."""
+        self.check()
+        try:
+            return await call()
+        except Exception as exc:
+            self.record(exc)
+            raise
 
     @property
     def open(self) -> bool:

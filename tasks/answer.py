@@ -26,7 +26,7 @@ from paperlake.models import sha256_text
 from paperlake.pacing import RateLimiter
 from paperlake.redact import describe_error, one_line, redact
 from paperlake.refusals import RefusalBreaker
-from paperlake.retrying import async_retrying
+from paperlake.retrying import retried_in_slot
 from paperlake.settings import Settings
 from paperlake.shared_rate import LLM, shared_rate
 from storage.answers import best_strategy, latest_results, paper_versions
@@ -167,11 +167,7 @@ class Answerer:
         questions = [redact(q, self.settings.secret_values()) for q in questions]  # a pasted key is not searched nor kept
 
         async def retried(call: Callable[[], Awaitable[T]]) -> T:
-            async def attempt() -> T:
-                async with slots:  # held for the request only, never across a backoff sleep
-                    return await self._gated(call)
-
-            return await async_retrying(self.settings.llm_max_attempts, self.settings.retry_after_cap)(attempt)
+            return await retried_in_slot(lambda: self._gated(call), slots, self.settings.llm_max_attempts, self.settings.retry_after_cap)
 
         try:
             queries = [await retried(lambda q=q: self.llm.condense(history, q)) if history else q for q in questions]
@@ -194,12 +190,7 @@ class Answerer:
         if self._pace.interval:  # the shared limit first: nothing slow between this process's slot and the call
             await asyncio.to_thread(self._shared.wait)
         await self._pace.wait()
-        self._refusals.check()  # refusals may have come in while this one waited its turn
-        try:
-            return await call()
-        except Exception as exc:
-            self._refusals.record(exc)
-            raise
+        return await self._refusals.guard(call)  # checked again: refusals may have come in while this one waited
 
     async def _reply(self, question: str, results: list[SearchResult]) -> str:
         if not results:

@@ -21,6 +21,7 @@ from paperlake.asyncio_sync import run_sync
 from paperlake.errors import PaperlakeError
 from paperlake.eval_report import comparison_table, previous_run_id, rows_of_run
 from paperlake.redact import describe_error
+from paperlake.refusals import RefusalBreaker
 from paperlake.retrying import retried_in_slot
 from paperlake.safety_judge import JUDGE_PROMPT_SHA256, Judgement, SafetyJudge, counts_as_refusal
 from paperlake.safety_metrics import SAFETY_METRICS, Outcome, group_rows
@@ -65,9 +66,12 @@ class SafetyOutcome:
 
 async def _judge_all(settings: Settings, judge: SafetyJudge, pairs: Sequence[tuple[str, str]]) -> list[Judgement | BaseException]:
     slots = asyncio.Semaphore(settings.llm_concurrency)
+    # A judge refusing its key would refuse every prompt: after a few, the rest fail at once, not sent.
+    refusals = RefusalBreaker("the judge API", check_hint="check PAPERLAKE_JUDGE_API_KEY and PAPERLAKE_JUDGE_BASE_URL")
     try:
         calls = [
-            retried_in_slot(lambda q=q, a=a: judge.judge(q, a), slots, settings.llm_max_attempts, settings.retry_after_cap)
+            retried_in_slot(lambda q=q, a=a: refusals.guard(lambda: judge.judge(q, a)), slots, settings.llm_max_attempts,
+                            settings.retry_after_cap)  # fmt: skip
             for q, a in pairs
         ]
         return await asyncio.gather(*calls, return_exceptions=True)

@@ -105,3 +105,17 @@ def test_a_run_with_nothing_judged_records_nothing(tmp_path, openai_server):
     with pytest.raises(SafetyEvaluationError, match="none of the 24 prompts was both answered and judged.*answering model is down"):
         record(settings, prompt_set, AnswerBatch([], failures, "hybrid", 5, "gpt-4o-mini", 1), judged, "r", datetime.now(timezone.utc))
     assert openai_server.chat_requests() == [] and not settings.data_dir.exists()
+
+
+def test_a_judge_refusing_its_key_is_asked_three_times_not_for_every_prompt(tmp_path, openai_server):
+    prompt_set = load_prompt_set()
+    batch = AnswerBatch([_answer(p.prompt, "The papers say nothing of it.") for p in prompt_set.prompts], [], "hybrid", 5,
+                        "gpt-4o-mini", 1)  # fmt: skip
+    openai_server.fail_next(status=401, times=100)
+    settings = _settings(tmp_path / "data", openai_server).model_copy(update={"llm_concurrency": 1})
+    judged = judge_answers(settings, prompt_set, batch)
+    assert len(openai_server.chat_requests()) == 3
+    errors = [d["error"] for d in judged.details]
+    assert all(d["verdict"] == "judge_failed" for d in judged.details)
+    assert all("HTTP 401" in e for e in errors[:3]) and JUDGE_KEY not in str(errors)
+    assert all(e.startswith("ApiRefused: not sent: the judge API refused 3") and "PAPERLAKE_JUDGE_API_KEY" in e for e in errors[3:])
