@@ -67,7 +67,7 @@ class Measured:
     snapshots: int | None
     open: Timing  # connect and attach (DuckLake) or create the views (old): what each `paperlake sql` pays
     queries: dict[str, Timing]
-    lookup: Timing | None = None  # Lake.find_vectors: the shared-cache lookup each ingested paper makes
+    lookup: Timing | None = None  # Lake.find_vectors: the shared-cache lookup each ingested paper makes (its own paper's files)
     answers: list = field(default_factory=list)  # the results, to check every layout answers alike
 
 
@@ -179,7 +179,7 @@ class Lakes:
         for layout, folder in (("lake", self.root / "lake"), ("kept", self.maintained_copy())):
             opened, times, answers = _queries(lambda f=folder: connect_read_only(f), pids, SQL["lake"])
             reader = Lake(folder)
-            lookup_time = median_of([lambda r=reader: r.find_vectors(MODEL, lookup)] * RUNS, BUDGET_S)
+            lookup_time = median_of([lambda r=reader: r.find_vectors(MODEL, lookup, [pids[0]])] * RUNS, BUDGET_S)
             reader.house.close()
             found[layout] = Measured(*_lake_counts(folder), opened, times, lookup_time, answers)
         return found
