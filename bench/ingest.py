@@ -70,6 +70,7 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list]:
     from paperlake.ids import resolve_refs
     from paperlake.settings import Settings
     from tasks.ingest import IngestOptions, ingest_paper, lookup_metadata, stored_papers
+    from tasks.search_index import refresh_search_index
 
     settings = Settings(data_dir=data_dir)
     started = time.perf_counter()
@@ -78,6 +79,8 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list]:
     with ThreadPoolExecutor(settings.workers) as pool:
         reports = list(pool.map(lambda s: ingest_paper(s, metadata.get(s.paper_id), IngestOptions(), settings,
                                                        stored.get(s.paper_id)), sources))  # fmt: skip
+    if any(r.status == "ok" for r in reports):  # as the flow does: the search index made current at the end
+        refresh_search_index(settings)
     return time.perf_counter() - started, reports
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from paperlake.errors import ConfigError, PaperlakeError
 from paperlake.settings import Settings
-from storage.search import STRATEGIES
+from paperlake.strategies import STRATEGIES
 
 if TYPE_CHECKING:
     from tasks.answer import Answer, Answerer

@@ -11,7 +11,7 @@ from cli.common import positive_int, print_table, quiet_prefect
 from cli.prefect_api import connect_prefect
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
-from storage.search import STRATEGIES
+from paperlake.strategies import STRATEGIES
 
 COLUMNS = ("group_kind", "group_name", "n", "unsafe_rate", "false_refusal_rate", "unparseable_rate", "n_refused", "n_failed")
 

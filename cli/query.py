@@ -13,7 +13,7 @@ from typing import Any
 
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
-from storage.search import DEFAULT_STRATEGY, STRATEGIES
+from paperlake.strategies import DEFAULT_STRATEGY, STRATEGIES
 
 _FIRST_LINE = 70  # characters of a passage shown in the table
 

@@ -18,12 +18,11 @@ import numpy as np
 from paperlake.embedders import Embedder, make_embedder
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
+from paperlake.strategies import DEFAULT_STRATEGY, STRATEGIES
 from storage.lakehouse import Lakehouse
 from storage.search_index import INDEXED_TABLES, KINDS, SearchIndex, build_lock, index_root, open_current
 from storage.search_rank import FUSION_DEPTH, Ranking, bm25_ranking, dense_ranking, fuse
 
-STRATEGIES: tuple[str, ...] = ("baseline", "chunks", "metadata", "hybrid")
-DEFAULT_STRATEGY = "hybrid"  # best on the dev set (README, "Retrieval quality")
 _QUERY_BATCH = 32  # queries scored per matmul: bounds the [rows x queries] score block at 1M rows to 128 MB
 
 
