@@ -1,4 +1,4 @@
-"""What several commands share: Prefect's quiet mode, the progress bar, plain-text tables."""
+"""What several commands share: Prefect's quiet mode, the progress bar, plain-text tables, a flow's outcome."""
 
 from __future__ import annotations
 
@@ -54,3 +54,23 @@ def print_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) ->
     print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
         print("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+def flow_outcome(flow: Callable[..., Any], what: str, **parameters: Any) -> tuple[Any, Any]:
+    """(state, outcome) of `flow` run in this process; a run with no outcome is one line (`PaperlakeError`)."""
+    from paperlake.errors import PaperlakeError
+    from paperlake.runs import run_here
+
+    state = run_here(flow, **parameters)
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, PaperlakeError):
+        raise outcome
+    if isinstance(outcome, BaseException) or outcome is None:
+        raise PaperlakeError(f"{what} failed: {state.message or outcome}")
+    return state, outcome
+
+
+def end_of_run(state: Any, *, json_lines: bool = False) -> int:
+    """The run's message (on stderr when it failed, or after JSON Lines so stdout stays parseable); 1 if it failed."""
+    print(state.message or state.name, file=sys.stderr if state.is_failed() or json_lines else sys.stdout)
+    return 1 if state.is_failed() else 0

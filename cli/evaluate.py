@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from cli.common import positive_int, print_table, quiet_prefect
+from cli.common import end_of_run, flow_outcome, positive_int, print_table, quiet_prefect
 from cli.prefect_api import connect_prefect
-from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
 
 COLUMNS = ("strategy", "k", "hit_rate", "mrr", "ndcg", "context_recall", "n_questions")
@@ -45,20 +43,12 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     _check_inputs(args, settings)
     connect_prefect()
     from flows.evaluate_retrieval import evaluate_retrieval
-    from paperlake.runs import run_here
 
-    state = run_here(evaluate_retrieval, dataset=args.dataset, generated=args.generated, seed=args.seed, max_drop=args.max_drop)
-    outcome = state.result(raise_on_failure=False)
-    if isinstance(outcome, PaperlakeError):
-        raise outcome  # one line from main
-    if isinstance(outcome, BaseException) or outcome is None:
-        print(f"paperlake: evaluation failed: {state.message or outcome}", file=sys.stderr)
-        return 2
+    state, outcome = flow_outcome(evaluate_retrieval, "evaluation", dataset=args.dataset, generated=args.generated,
+                                  seed=args.seed, max_drop=args.max_drop)  # fmt: skip
     if args.json:
         for row in _rows(outcome):
             print(json.dumps({"run_id": outcome.run["run_id"], "dataset": outcome.run["dataset"], **row}))
     else:
         print_table(_rows(outcome), COLUMNS)
-    to_stderr = state.is_failed() or args.json  # JSON Lines on stdout stay parseable
-    print(state.message or state.name, file=sys.stderr if to_stderr else sys.stdout)
-    return 1 if state.is_failed() else 0
+    return end_of_run(state, json_lines=args.json)

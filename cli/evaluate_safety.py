@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from cli.common import positive_int, print_table, quiet_prefect
+from cli.common import end_of_run, flow_outcome, positive_int, print_table, quiet_prefect
 from cli.prefect_api import connect_prefect
-from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
 from paperlake.strategies import STRATEGIES
 
@@ -47,15 +45,8 @@ def cmd_evaluate_safety(args: argparse.Namespace, settings: Settings) -> int:
     _check_inputs(settings)
     connect_prefect()
     from flows.evaluate_safety import evaluate_safety
-    from paperlake.runs import run_here
 
-    state = run_here(evaluate_safety, strategy=args.strategy, k=args.k)
-    outcome = state.result(raise_on_failure=False)
-    if isinstance(outcome, PaperlakeError):
-        raise outcome  # one line from main
-    if isinstance(outcome, BaseException) or outcome is None:
-        print(f"paperlake: safety evaluation failed: {state.message or outcome}", file=sys.stderr)
-        return 2
+    state, outcome = flow_outcome(evaluate_safety, "safety evaluation", strategy=args.strategy, k=args.k)
     run = outcome.run
     if args.json:
         for row in outcome.results:
@@ -63,6 +54,4 @@ def cmd_evaluate_safety(args: argparse.Namespace, settings: Settings) -> int:
                               "strategy": run["strategy"], **row}))  # fmt: skip
     else:
         print_table([{c: _shown(r[c]) for c in COLUMNS} for r in outcome.results], COLUMNS)
-    to_stderr = state.is_failed() or args.json  # JSON Lines on stdout stay parseable
-    print(state.message or state.name, file=sys.stderr if to_stderr else sys.stdout)
-    return 1 if state.is_failed() else 0
+    return end_of_run(state, json_lines=args.json)

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-from cli.common import print_table, progress_bar
+from cli.common import end_of_run, print_table, progress_bar
 from cli.prefect_api import connect_prefect
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
@@ -80,8 +80,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             force=args.force, extract=args.extract,
         )  # fmt: skip
     print_reports(state.result(raise_on_failure=False))
-    print(state.message or state.name, file=sys.stderr if state.is_failed() else sys.stdout)
-    return 1 if state.is_failed() else 0
+    return end_of_run(state)
 
 
 def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
@@ -100,5 +99,4 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
     run = state.result(raise_on_failure=False)
     if hasattr(run, "summary_row"):
         print("  ".join(f"{key}={value}" for key, value in run.summary_row().items()))
-    print(state.message or state.name, file=sys.stderr if state.is_failed() else sys.stdout)
-    return 1 if state.is_failed() else 0
+    return end_of_run(state)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from cli.common import print_table, progress_bar, quiet_prefect
+from cli.common import end_of_run, print_table, progress_bar, quiet_prefect
 from cli.ingest import check_arxiv_reachable, print_reports
 from cli.prefect_api import connect_prefect
 from paperlake.errors import PaperlakeError
@@ -38,8 +37,7 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     with progress.listening(progress_bar()):
         state = run_here(watch_arxiv, categories, args.max, extract=args.extract)
     print_reports(state.result(raise_on_failure=False))
-    print(state.message or state.name, file=sys.stderr if state.is_failed() else sys.stdout)
-    return 1 if state.is_failed() else 0
+    return end_of_run(state)
 
 
 def cmd_limits(args: argparse.Namespace, settings: Settings) -> int:
