@@ -23,12 +23,10 @@ from paperlake.asyncio_sync import run_sync
 from paperlake.citations import Pages, resolve
 from paperlake.errors import PaperlakeError
 from paperlake.models import sha256_text
-from paperlake.pacing import RateLimiter
+from paperlake.pacing import LLMGate
 from paperlake.redact import describe_error, one_line, redact
-from paperlake.refusals import RefusalBreaker
 from paperlake.retrying import retried_in_slot
 from paperlake.settings import Settings
-from paperlake.shared_rate import LLM, shared_rate
 from storage.answers import best_strategy, latest_results, paper_versions
 from storage.lakehouse import Lakehouse
 from storage.search import DEFAULT_STRATEGY, STRATEGIES, SearchResult
@@ -116,9 +114,7 @@ class Answerer:
         self._default_strategy: str | None = None
         # PAPERLAKE_LLM_RPM holds for answers as for extraction, across processes given a Prefect server;
         # a key the API refuses stops this chat's or batch's requests after a few refusals.
-        self._pace = RateLimiter(None if self.llm.extractive else settings.llm_rpm)
-        self._shared = shared_rate(LLM, self._pace.interval)
-        self._refusals = RefusalBreaker("the LLM API")
+        self._gate = LLMGate(None if self.llm.extractive else settings.llm_rpm)
 
     def close(self) -> None:
         if self._owns_searcher:
@@ -186,11 +182,8 @@ class Answerer:
         ], snapshot
 
     async def _gated(self, call: Callable[[], Awaitable[T]]) -> T:
-        self._refusals.check()
-        if self._pace.interval:  # the shared limit first: nothing slow between this process's slot and the call
-            await asyncio.to_thread(self._shared.wait)
-        await self._pace.wait()
-        return await self._refusals.guard(call)  # checked again: refusals may have come in while this one waited
+        await self._gate.wait()
+        return await self._gate.refusals.guard(call)
 
     async def _reply(self, question: str, results: list[SearchResult]) -> str:
         if not results:

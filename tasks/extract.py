@@ -28,12 +28,11 @@ from paperlake.asyncio_sync import run_sync
 from paperlake.errors import PaperlakeError
 from paperlake.llm import ExtractionFailed, ExtractionOutput, MetadataLLM, make_metadata_llm
 from paperlake.models import Node, sha256_text
-from paperlake.pacing import RateLimiter
+from paperlake.pacing import LLMGate
 from paperlake.redact import describe_error, one_line
-from paperlake.refusals import NOT_SENT, RefusalBreaker
+from paperlake.refusals import NOT_SENT
 from paperlake.retrying import async_retrying
 from paperlake.settings import Settings
-from paperlake.shared_rate import LLM, shared_rate
 from storage.cache import ContentCache
 from storage.lake import Lake
 
@@ -158,19 +157,13 @@ class _Extractor:
         self.llm, self.cache, self.run = llm, cache, run
         self.namespace = f"{getattr(llm, 'cache_scope', llm.model)}|{llm.prompt_version}"
         self.slots = asyncio.Semaphore(limits.pop("concurrency"))
-        self.limiter = RateLimiter(limits.pop("rpm"))
-        self.shared = shared_rate(LLM, self.limiter.interval)  # the same rpm across processes, given a Prefect server
+        self.gate = LLMGate(limits.pop("rpm"))  # a refused key stops the run's requests; one rpm across processes
         self.retry = limits
         self.in_flight = 0
-        self.refusals = RefusalBreaker("the LLM API")  # a refused key stops the run's requests
 
     async def _attempt(self, text: str) -> tuple[ExtractionOutput, float]:
         async with self.slots:  # held for the request only, never across a backoff sleep
-            self.refusals.check()
-            if self.limiter.interval:  # the shared limit first: nothing slow between the limiter's slot and the call
-                await asyncio.to_thread(self.shared.wait)
-            await self.limiter.wait()
-            self.refusals.check()  # refusals may have come in while this one waited its turn
+            await self.gate.wait()
             self.run.calls += 1
             self.in_flight += 1
             self.run.peak_in_flight = max(self.run.peak_in_flight, self.in_flight)
@@ -182,7 +175,7 @@ class _Extractor:
                 self.run.output_tokens += exc.output_tokens
                 raise
             except Exception as exc:
-                self.refusals.record(exc)
+                self.gate.refusals.record(exc)
                 raise
             finally:
                 self.in_flight -= 1
