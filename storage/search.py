@@ -55,10 +55,13 @@ class Searcher:
     Opening it builds or refreshes the derived search index when the lake changed since it was built
     (never serves stale results); the query path imports neither Prefect nor llama-index."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, house: Lakehouse | None = None) -> None:
         self.settings = settings
         self._model = settings.embed_model
-        self._house = Lakehouse(settings.data_dir, read_only=True)
+        # `house`: a handle the caller already holds (a run that just wrote the lake), so that a rebuild
+        # does not pay for loading DuckDB's extensions again; the caller keeps it open.
+        self._owns_house = house is None
+        self._house = house if house is not None else Lakehouse(settings.data_dir, read_only=True)
         self._root = index_root(settings.data_dir, self._model)
         self._embedder = embedder  # a seam for tests and callers that hold one already
         self._lock = threading.RLock()
@@ -132,7 +135,8 @@ class Searcher:
         return np.asarray(sorted(index.paper_numbers[pid] for pid in paper_ids), dtype=np.int32)
 
     def close(self) -> None:
-        self._house.close()
+        if self._owns_house:
+            self._house.close()
         self._index = None
 
     def as_retriever(self, strategy: str = DEFAULT_STRATEGY, k: int = 5, paper_ids: Sequence[str] | None = None) -> Any:

@@ -175,7 +175,7 @@ def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: Ing
     if source.source == "local":
         row["title"] = _local_title(parsed)
     try:
-        ctx.lake.write_paper(row, nodes, vectors, ctx.embedder.model, extractions=extraction_rows)
+        ctx.lake.write_paper(row, nodes, vectors, ctx.embedder.model, extractions=extraction_rows, new=previous is None)
     except Exception as exc:  # nothing of this commit is visible: the lake keeps the paper's previous version
         raise PaperError(pid, "write_failed", describe_error(exc)) from exc
     return PaperReport(pid, "ok", parsed.n_pages, len(nodes), title=row["title"] or "", embed_calls=stats.calls)
@@ -219,8 +219,11 @@ def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, Embe
 
 
 def stored_papers(settings: Settings, sources: list[PaperSource]) -> dict[str, dict]:
-    """The committed `papers` rows of these papers, in one lake read for the whole run."""
-    return ingest_context(settings).lake.read_papers([s.paper_id for s in sources])
+    """The committed `papers` rows of these papers, in one lake read for the whole run. With no lake
+    yet, the lake and its tables are made on a thread meanwhile: every paper of the run will commit."""
+    lake = ingest_context(settings).lake
+    lake.prepare_in_background()
+    return lake.read_papers([s.paper_id for s in sources])
 
 
 def ingest_paper(

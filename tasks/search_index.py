@@ -18,6 +18,7 @@ from paperlake.redact import describe_error
 from paperlake.settings import Settings
 from storage.lakehouse import lake_exists
 from storage.search import Searcher
+from tasks.ingest import ingest_context
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ def refresh_search_index(settings: Settings) -> float | None:
         return None
     started = time.perf_counter()
     try:
-        with Searcher(settings):  # opening it builds the index when the lake changed since the last build
+        # Opening it builds the index when the lake changed since the last build; through the run's own
+        # lake handle, which has DuckDB's extensions loaded already.
+        with Searcher(settings, house=ingest_context(settings).lake.house):
             pass
     except Exception as exc:  # noqa: BLE001 - the run's data landed; the next search rebuilds the index
         log.warning("search index not refreshed (the next search rebuilds it): %s", describe_error(exc))

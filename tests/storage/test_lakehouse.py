@@ -78,3 +78,15 @@ def test_a_spec_row_group_size_shapes_the_files_written_and_costs_no_snapshot(tm
         files = [row[0] for row in cur.execute("SELECT data_file FROM ducklake_list_files('lake', 'rows')").fetchall()]
         groups = cur.execute("SELECT row_group_num_rows FROM parquet_metadata(?) GROUP BY ALL ORDER BY 1", [files]).fetchall()
     assert groups == [(952,), (2048,)]
+
+
+def test_prepare_makes_the_lake_and_its_tables_once_and_a_reader_meanwhile_sees_no_lake(tmp_path):
+    house = Lakehouse(tmp_path)
+    with pytest.raises(NoLakeError):  # a reader of a lake not made yet: "nothing stored", no waiting
+        Lakehouse(tmp_path).query("SELECT 1")
+    house.prepare([RUNS])
+    assert house.table_exists("runs") and house.query("SELECT count(*) AS n FROM runs").to_pylist() == [{"n": 0}]
+    snapshot = house.snapshot_id()
+    house.prepare([RUNS])
+    Lakehouse(tmp_path).prepare([RUNS])  # another handle (another process) finds it made
+    assert house.snapshot_id() == snapshot

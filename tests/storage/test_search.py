@@ -183,6 +183,15 @@ def test_a_changed_lake_is_searched_at_once_and_other_tables_do_not_rebuild(lake
     assert searcher(lake).search("axis 5", "chunks", k=1)[0].paper_id == "2301.00003"  # and a new one
 
 
+def test_a_searcher_on_the_writers_handle_sees_its_commits_and_leaves_it_open(lake: Lake) -> None:
+    """The end of an ingest run refreshes the index through the run's own lake handle (no second attach)."""
+    attached = lake.house._state.conn  # noqa: SLF001 - the attachment itself is what must survive
+    with Searcher(Settings(data_dir=lake.data_dir), embedder=AxisEmbedder(), house=lake.house) as s:
+        write(lake, "2301.00003", [(node("2301.00003", "parent", 0, "A new paper arrives."), axis(5))], title="Paper C")
+        assert s.search("axis 5", "baseline", k=1)[0].paper_id == "2301.00003"
+    assert lake.house._state.conn is attached  # noqa: SLF001 - not closed (and so not re-attached) by the searcher
+
+
 @pytest.mark.parametrize("damage", ["delete_vectors", "garble_meta", "delete_build", "truncate_vectors"])
 def test_a_damaged_index_is_rebuilt(lake: Lake, damage: str) -> None:
     searcher(lake).close()
