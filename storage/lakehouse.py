@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import sqlite3
 import threading
 import time
@@ -27,28 +26,22 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from paperlake.errors import PaperlakeError
+from storage.catalog import CATALOG_FILE, NoLakeError, catalog_last_change, catalog_path, lake_exists, no_lake_error
 from storage.changes import ALIAS, Append, Change, Replace, apply, create_or_extend, set_table_options
 from storage.duck import connect, sql_literal
 from storage.tables import TableSpec
 
-__all__ = ["Append", "Change", "Replace", "Lakehouse", "CommitResult", "NoLakeError"]
+__all__ = ["Append", "Change", "Replace", "Lakehouse", "CommitResult", "NoLakeError", "CATALOG_FILE", "lake_exists",
+           "no_lake_error", "catalog_path"]
 
 log = logging.getLogger(__name__)
 
-CATALOG_FILE = "lake.sqlite"
 DATA_FOLDER = "lake"
 _RETRY_FOR_S = 120.0  # a writer waits this long for others' commits before giving up
 # Lost races between writers: the SQLite catalog busy, or DuckLake's logical conflicts (two deletes of one file).
 _RETRYABLE = ("database is locked", "conflict", "Conflict", "busy")
 
 Hook = Callable[[str], None]
-
-
-class NoLakeError(PaperlakeError):
-    """There is no lake where PAPERLAKE_DATA_DIR points."""
-
-
 
 
 @dataclass
@@ -63,14 +56,6 @@ class CommitResult:
 class _State:
     conn: duckdb.DuckDBPyConnection | None = None
     tables: set[str] = field(default_factory=set)  # known to exist with every column of their spec
-
-
-def catalog_path(data_dir: Path) -> Path:
-    return Path(data_dir) / CATALOG_FILE
-
-
-def lake_exists(data_dir: Path) -> bool:
-    return catalog_path(data_dir).is_file()
 
 
 def attach_sql(data_dir: Path, *, read_only: bool, catalog: Path | None = None) -> str:
@@ -110,14 +95,6 @@ def _create_catalog(data_dir: Path, read_only: bool) -> duckdb.DuckDBPyConnectio
         for suffix in ("", "-wal", "-shm"):
             tmp.with_name(tmp.name + suffix).unlink(missing_ok=True)
     return _attach(data_dir, read_only, conn)
-
-
-def no_lake_error(data_dir: Path) -> NoLakeError:
-    if any((Path(data_dir) / "papers").glob("*.parquet")):
-        return NoLakeError(f"{data_dir} holds a lake in the old per-paper Parquet layout: run `paperlake migrate` once "
-                           "(PAPERLAKE_DATA_DIR names the folder)")  # fmt: skip
-    return NoLakeError(f"no lake in {data_dir} (PAPERLAKE_DATA_DIR): point it at the folder holding {CATALOG_FILE}, "
-                       "or run `paperlake ingest` to start a lake there")  # fmt: skip
 
 
 def connect_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -190,11 +167,7 @@ class Lakehouse:
         Snapshots that touched only other tables (evaluation results, say) leave it alone. This reads
         the SQLite catalog directly (well under a millisecond, no attach) and so is cheap enough to ask
         before every search; `last_change(cursor, tables)` asks DuckLake the same inside a transaction."""
-        if not self.exists():
-            raise no_lake_error(self.data_dir)
-        uri = f"file:{catalog_path(self.data_dir).resolve()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=_RETRY_FOR_S)) as db:
-            return _catalog_last_change(db, tables)
+        return catalog_last_change(self.data_dir, tables)
 
     def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
         """One statement at the latest snapshot; empty tables that were never created read as empty."""
@@ -337,28 +310,6 @@ def last_change(cur: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> int:
         [[str(i[0]) for i in ids] + names],
     ).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
-
-
-_CHANGE = re.compile(r'(\w+):("(?:[^"]|"")*"(?:\."(?:[^"]|"")*")*|[^,]*)')
-
-
-def _catalog_last_change(db: sqlite3.Connection, tables: Sequence[str]) -> int:
-    """`last_change` from the catalog tables of the DuckLake spec: `ducklake_snapshot_changes.changes_made`
-    lists `kind:value` items, a created table as `"schema"."name"`, anything else by table id."""
-    marks = ",".join("?" * len(tables))
-    try:
-        ids = {str(row[0]) for row in db.execute(
-            f"SELECT table_id FROM ducklake_table WHERE end_snapshot IS NULL AND table_name IN ({marks})", list(tables))}  # fmt: skip
-        history = db.execute("SELECT snapshot_id, changes_made FROM ducklake_snapshot_changes ORDER BY snapshot_id DESC")
-    except sqlite3.OperationalError as exc:  # a catalog DuckLake has not finished creating: nothing in it yet
-        if "no such table" in str(exc):
-            return 0
-        raise
-    wanted = ids | {f'"main"."{name}"' for name in tables}
-    for snapshot_id, changes in history:
-        if any(value in wanted for _, value in _CHANGE.findall(changes or "")):
-            return int(snapshot_id)
-    return 0
 
 
 def _current_snapshot(cur: duckdb.DuckDBPyConnection) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,9 +19,12 @@ from paperlake.embedders import Embedder, make_embedder
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
 from paperlake.strategies import DEFAULT_STRATEGY, STRATEGIES
-from storage.lakehouse import Lakehouse
+from storage.catalog import catalog_last_change
 from storage.search_index import INDEXED_TABLES, KINDS, SearchIndex, build_lock, index_root, open_current
 from storage.search_rank import FUSION_DEPTH, Ranking, bm25_ranking, dense_ranking, fuse
+
+if TYPE_CHECKING:
+    from storage.lakehouse import Lakehouse
 
 _QUERY_BATCH = 32  # queries scored per matmul: bounds the [rows x queries] score block at 1M rows to 128 MB
 
@@ -59,9 +62,10 @@ class Searcher:
         self.settings = settings
         self._model = settings.embed_model
         # `house`: a handle the caller already holds (a run that just wrote the lake), so that a rebuild
-        # does not pay for loading DuckDB's extensions again; the caller keeps it open.
+        # does not pay for loading DuckDB's extensions again; the caller keeps it open. Otherwise one is
+        # made when a rebuild needs it: a search of a current index never imports DuckDB.
         self._owns_house = house is None
-        self._house = house if house is not None else Lakehouse(settings.data_dir, read_only=True)
+        self._house = house
         self._root = index_root(settings.data_dir, self._model)
         self._embedder = embedder  # a seam for tests and callers that hold one already
         self._lock = threading.RLock()
@@ -71,7 +75,7 @@ class Searcher:
     # ---- the index ----------------------------------------------------------------------------
     def _fresh_index(self) -> SearchIndex:
         """The index of the lake as it is now: the one in use, the one on disk, or a new build."""
-        change = self._house.last_change(INDEXED_TABLES)
+        change = catalog_last_change(self.settings.data_dir, INDEXED_TABLES)
         with self._lock:
             if self._index is not None and self._index.meta.lake_change == change:
                 return self._index
@@ -79,12 +83,18 @@ class Searcher:
             if found is None or found.meta.lake_change != change:
                 with build_lock(self._root):  # another process may have built it while we waited
                     found = open_current(self._root)
-                    if found is None or found.meta.lake_change != self._house.last_change(INDEXED_TABLES):
-                        from storage.search_build import build_index  # only a build needs DuckDB here
-
-                        found = build_index(self._house, self._model, self._root)
+                    if found is None or found.meta.lake_change != catalog_last_change(self.settings.data_dir, INDEXED_TABLES):
+                        found = self._build()
             self._index = found
             return found
+
+    def _build(self) -> SearchIndex:
+        from storage.lakehouse import Lakehouse  # only a build needs DuckDB
+        from storage.search_build import build_index
+
+        if self._house is None:
+            self._house = Lakehouse(self.settings.data_dir, read_only=True)
+        return build_index(self._house, self._model, self._root)
 
     @property
     def snapshot_id(self) -> int:
@@ -135,8 +145,9 @@ class Searcher:
         return np.asarray(sorted(index.paper_numbers[pid] for pid in paper_ids), dtype=np.int32)
 
     def close(self) -> None:
-        if self._owns_house:
+        if self._owns_house and self._house is not None:
             self._house.close()
+            self._house = None
         self._index = None
 
     def as_retriever(self, strategy: str = DEFAULT_STRATEGY, k: int = 5, paper_ids: Sequence[str] | None = None) -> Any:
