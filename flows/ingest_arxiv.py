@@ -10,7 +10,7 @@ from paperlake.ids import resolve_refs
 from paperlake.models import PaperReport
 from paperlake.settings import load_settings, workers_for_flows
 from tasks.chunk import ChunkingOptions
-from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task, stored_papers_task
+from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task, split_current, stored_papers_task
 from tasks.report import RunProgress, failure_message, publish_table, report_rows
 from tasks.run_logs import start_run
 from tasks.search_index import refresh_search_index_task
@@ -38,8 +38,11 @@ def ingest_arxiv(
     reports = [PaperReport(e.paper_id, "failed", reason=e.one_line) for e in invalid]
     metadata = lookup_metadata_task(settings, sources) if sources else {}
     stored = stored_papers_task(settings, sources) if sources and not force else {}
-    futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings, stored.get(s.paper_id)) for s in sources]
-    reports += RunProgress("ingest", len(futures), key="ingest-progress").track(futures)
+    skipped, todo = split_current(sources, metadata, stored, options, settings)  # no task for a paper already current
+    futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings, stored.get(s.paper_id)) for s in todo]
+    reports += skipped
+    if futures:
+        reports += RunProgress("ingest", len(futures), key="ingest-progress").track(futures)
     publish_table("ingest-report", report_rows(reports), "One row per paper of this ingest run")
     message = failure_message(reports)
     if extract:

@@ -218,6 +218,30 @@ def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, Embe
         raise PaperError(nodes[0].paper_id if nodes else "", "embed_failed", describe_error(exc)) from exc
 
 
+def _stored_is_current(source: PaperSource, meta: object, stored: dict | None, options: IngestOptions, settings: Settings) -> bool:
+    version = source.requested_version or (meta.version if isinstance(meta, ArxivMetadata) else None)
+    return stored is not None and not options.force and _is_current(stored, version, options.config_json(settings))
+
+
+def split_current(
+    sources: list[PaperSource], metadata: dict[str, ArxivMetadata | PaperError], stored: dict[str, dict],
+    options: IngestOptions, settings: Settings,
+) -> tuple[list[PaperReport], list[PaperSource]]:  # fmt: skip
+    """(a `skipped` report for each paper the lake already holds as asked, the sources left to ingest).
+
+    A flow submits a task only for the second list: re-running a list of a thousand papers then costs
+    a thousand lookups in one lake read, not a thousand task runs (Prefect: 5-35 ms each, worse past ~1,000)."""
+    skipped, todo = [], []
+    for source in sources:
+        previous = stored.get(source.paper_id)
+        if _stored_is_current(source, metadata.get(source.paper_id), previous, options, settings):
+            assert previous is not None
+            skipped.append(_skipped(previous))
+        else:
+            todo.append(source)
+    return skipped, todo
+
+
 def stored_papers(settings: Settings, sources: list[PaperSource]) -> dict[str, dict]:
     """The committed `papers` rows of these papers, in one lake read for the whole run. With no lake
     yet, the lake and its tables are made on a thread meanwhile: every paper of the run will commit."""
@@ -236,8 +260,8 @@ def ingest_paper(
     current, the paper is skipped with no lock and no lake read of its own (a warm run of N papers then
     costs one lake read, not N): committed state is whole, so it is safe to trust without the lock."""
     ctx, started = ingest_context(settings), time.monotonic()
-    version = source.requested_version or (meta.version if isinstance(meta, ArxivMetadata) else None)
-    if stored is not None and not options.force and _is_current(stored, version, options.config_json(settings)):
+    if _stored_is_current(source, meta, stored, options, settings):
+        assert stored is not None
         report = _skipped(stored)
         report.seconds = round(time.monotonic() - started, 3)
         return report

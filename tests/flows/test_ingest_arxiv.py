@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 
 from flows.ingest_arxiv import ingest_arxiv
 from storage.lakehouse import Lakehouse
@@ -33,6 +33,12 @@ def _artifact_keys() -> set[str]:
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-report", "ingest-progress"])))
     return {a.key for a in found}
+
+
+def _task_names(flow_run_id) -> list[str]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return sorted(run.name.rsplit("-", 1)[0] for run in runs)
 
 
 def test_good_papers_land_and_bad_ones_are_named(lake_env, arxiv_server):
@@ -75,6 +81,7 @@ def test_warm_rerun_downloads_nothing_and_overwrites_nothing(lake_env, arxiv_ser
     state = ingest_arxiv(["2307.09288"], return_state=True)
     assert state.is_completed()
     assert [r.status for r in state.result()] == ["skipped"]
+    assert _task_names(state.state_details.flow_run_id) == ["fetch-arxiv-metadata", "read-stored-papers"]  # no task per skipped paper
     assert [p.split("?")[0] for p in arxiv_server.paths()[requests:]] == ["/api/query"]
     assert lake_footprint(lake_env) == footprint  # no new snapshot, no new file
 
