@@ -169,7 +169,7 @@ def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: Ing
     if previous is not None:  # a new paper has nothing to carry over: two lake reads saved
         derived, extraction_rows = carry_over_extractions(nodes, ctx.lake.read_nodes(pid), ctx.lake.read_extractions(pid))
     nodes += derived
-    vectors, stats = embed_nodes(nodes, ctx)
+    vectors, stats = embed_nodes(nodes, ctx, in_lake=previous is not None)
     row = _paper_row(source, meta, version, config)
     row.update(pdf_sha256=pdf_sha, n_pages=parsed.n_pages, n_chars=parsed.n_chars)
     if source.source == "local":
@@ -201,7 +201,9 @@ def carry_over_extractions(nodes: list[Node], old_nodes: list[Node], old_rows: l
     return derived, rows
 
 
-def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, EmbedStats]:
+def embed_nodes(nodes: list[Node], ctx: IngestContext, *, in_lake: bool = True) -> tuple[np.ndarray, EmbedStats]:
+    """Vectors of `nodes`, from the local cache, the lake or the model. `in_lake=False`: the lake holds
+    no row of these papers (read under their locks), so its lookup, scoped to them, is skipped."""
     embedder, prefix = ctx.embedder, getattr(ctx.embedder, "document_prefix", "")
     # A lake holds one vector space per model name (its searches rank by `model`), so its vectors of this
     # model and document prefix are this embedder's, whichever machine or server computed them.
@@ -211,7 +213,8 @@ def embed_nodes(nodes: list[Node], ctx: IngestContext) -> tuple[np.ndarray, Embe
         return ctx.lake.find_vectors(embedder.model, digests, papers, document_prefix=prefix)
 
     try:
-        return embed_texts([n.text for n in nodes], [n.text_sha256 for n in nodes], embedder, ctx.embed_cache, shared)
+        return embed_texts([n.text for n in nodes], [n.text_sha256 for n in nodes], embedder, ctx.embed_cache,
+                           shared if in_lake else None)  # fmt: skip
     except PaperError:
         raise
     except Exception as exc:  # a provider outage fails this paper, with the provider's words
