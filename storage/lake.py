@@ -160,8 +160,9 @@ class Lake:
         the four tables first (each read costs catalog round trips: about half of a new paper's commit)."""
         paper_id = row["paper_id"]
         parent_ids = {node.node_id for node in nodes if node.kind == "parent"}
-        rows = [] if new and extractions is None else self.read_extractions(paper_id) if extractions is None else extractions
-        kept = [r for r in rows if r["parent_id"] in parent_ids]
+        if extractions is None:  # a new paper has none stored
+            extractions = [] if new else self.read_extractions(paper_id)
+        kept = [r for r in extractions if r["parent_id"] in parent_ids]
         scope = {"paper_id": paper_id}
         tables = [
             (NODES, nodes_to_table(nodes)),
