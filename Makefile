@@ -43,6 +43,7 @@ $(BENCH_STAMP): $(STAMP)
 # makes it a few minutes.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.ingest_before
 	$(BIN)/python -m bench.extract
 	$(BIN)/python -m bench.lake
 	$(BIN)/python -m bench.search

@@ -23,10 +23,6 @@ from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
-# Measured before the lake moved to DuckLake (README, commit c765d7e: median of 5, same corpus, this machine):
-# (low, high) seconds over the runs the README reports.
-BEFORE_DUCKLAKE = {"notebook": (4.8, 4.8), "cold_flow": (1.29, 1.37), "cold_plain": (1.09, 1.09),
-                   "warm_flow": (0.28, 0.28), "warm_plain": (0.03, 0.06)}  # fmt: skip
 
 
 def _setup_env(root: Path) -> None:
@@ -160,52 +156,7 @@ def main() -> None:
           f"without Prefect: {statistics.median(warm_plain):.3f} s")
     print(f"  arXiv requests per warm run: {per_run} ({', '.join(sorted(set(p.split('?')[0] for p in warm_requests)))}); "
           f"PDFs downloaded: {sum('/pdf/' in p for p in warm_requests)}")
-    print(f"(median of {RUNS} runs each)")
-    today = {"notebook": nb_s, "cold_flow": cold_s, "cold_plain": plain_s, "warm_flow": warm_s,
-             "warm_plain": statistics.median(warm_plain), "cold_plain_no_index": plain_s - index_s}  # fmt: skip
-    print_against_before(today, lake_creation_s(root / "new-lake"))
-
-
-def lake_creation_s(data_dir: Path) -> tuple[float, float]:
-    """(seconds to make a new lake ready for its first paper, of which loading DuckDB's two signed extensions):
-    every cold run above pays it once, as does any new process opening a lake (the extensions)."""
-    from storage.duck import connect
-    from storage.lakehouse import Lakehouse
-    from storage.schema import PAPER_TABLES
-
-    started = time.perf_counter()
-    connect().close()
-    extensions = time.perf_counter() - started
-    started = time.perf_counter()
-    house = Lakehouse(data_dir)
-    house.prepare(PAPER_TABLES)
-    elapsed = time.perf_counter() - started
-    house.close()
-    return elapsed, extensions
-
-
-def print_against_before(today: dict[str, float], creation_s: tuple[float, float]) -> None:
-    """Today's medians next to the README's figures from before DuckLake, as ratios (today / before)."""
-    labels = {"cold_flow": "cold, ingest-arxiv flow", "cold_plain": "cold, same work without Prefect",
-              "warm_flow": "warm re-run, ingest-arxiv flow", "warm_plain": "warm re-run without Prefect",
-              # The search index is issue 7's work, which did not exist before: the lake's own cost, apart.
-              "cold_plain_no_index": "cold without Prefect, less index"}  # fmt: skip
-    load = os.getloadavg()[0]
-    print(f"== Ingest against the figures before DuckLake (README: median of 5 on a quiet machine; load average now {load:.1f}) ==")
-    nb_today, nb_before = today["notebook"], BEFORE_DUCKLAKE["notebook"][0]
-    print(f"yardstick, unchanged code: notebook way {nb_today:.2f} s today vs {nb_before:.1f} s before = "
-          f"{nb_today / nb_before:.2f}x (how much slower this machine runs now)")
-    for key, label in labels.items():
-        low, high = BEFORE_DUCKLAKE[key.removesuffix("_no_index")]
-        before = f"{low:.2f}" if low == high else f"{low:.2f}-{high:.2f}"
-        ratio = f"{today[key] / high:.2f}" if low == high else f"{today[key] / high:.2f}-{today[key] / low:.2f}"
-        scaled = today[key] / (nb_today / nb_before)
-        verdict = "met" if scaled <= high * 1.05 else "MISSED"
-        print(f"  {label:<31} {today[key]:6.2f} s vs {before} s: {ratio}x; scaled by the yardstick {scaled:.2f} s "
-              f"-> no slower than before: {verdict}")
-    print(f"  every cold run includes creating its new lake: {creation_s[0]:.2f} s measured alone, of which "
-          f"{creation_s[1]:.2f} s loading the two signed DuckDB extensions (paid by each process opening a lake); "
-          "a run does it on a thread while its first papers are parsed")
+    print(f"(median of {RUNS} runs each; against the code before DuckLake: bench/ingest_before.py)")
 
 
 if __name__ == "__main__":
