@@ -61,13 +61,16 @@ def _write_build(cur: duckdb.DuckDBPyConnection, model: str, tmp: Path, snapshot
     p = {"model": model}
     papers = cur.execute(f"SELECT DISTINCT n.paper_id, p.title {_JOIN} LEFT JOIN papers p ON p.paper_id = n.paper_id "
                          "ORDER BY n.paper_id", p).to_arrow_table()  # fmt: skip
-    others = [r[0] for r in cur.execute("SELECT DISTINCT model FROM embeddings WHERE model <> $model ORDER BY 1", p).fetchall()]
-    dims = cur.execute("SELECT min(dim), max(dim) FROM embeddings WHERE model = $model", p).fetchone()
+    models = {m: (low, high) for m, low, high in cur.execute("SELECT model, min(dim), max(dim) FROM embeddings GROUP BY model").fetchall()}
+    others = sorted(m for m in models if m != model)
+    dims = models.get(model)
     if dims is None or dims[0] is None:
         return _write_empty(tmp, model, snapshot, change, tuple(others))
     if dims[0] != dims[1]:
         raise ValueError(f"the lake holds {model} vectors of different sizes ({dims[0]} and {dims[1]})")
-    counts = {g: int(cur.execute(f"SELECT count(*) {_JOIN} WHERE {where}", p).fetchone()[0]) for g, (where, _) in _GROUPS.items()}
+    # One pass for the three counts (each its own join cost as much as reading the rows).
+    filters = ", ".join(f"count(*) FILTER (WHERE {where})" for where, _ in _GROUPS.values())
+    counts = dict(zip(_GROUPS, map(int, cur.execute(f"SELECT {filters} {_JOIN}", p).fetchone()), strict=True))
     _write_table(tmp / "papers.arrow", papers.cast(pa.schema([("paper_id", pa.string()), ("title", pa.string())])))
     writer = _BuildWriter(tmp, sum(counts.values()), int(dims[0]), papers)
     for group, (where, order) in _GROUPS.items():
@@ -128,9 +131,8 @@ class _BuildWriter:
 
     def _tokenize(self, group: str, texts: list[str | None], papers: np.ndarray) -> None:
         """Contextual chunk headers: the paper's title goes with every passage it indexes."""
-        for text, paper in zip(texts, papers.tolist(), strict=True):
-            title = self.titles[paper] if paper < len(self.titles) else None
-            self.tokens[group].append(self.vocab.encode(f"{title or ''}\n{text or ''}"))
+        titles = [self.titles[p] if p < len(self.titles) else None for p in papers.tolist()]
+        self.tokens[group] += self.vocab.encode_many([f"{title or ''}\n{text or ''}" for title, text in zip(titles, texts, strict=True)])
 
     def finish(self) -> None:
         self.vectors.flush()
