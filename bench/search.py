@@ -108,12 +108,13 @@ def bm25_libraries(n_docs: int) -> dict[str, float]:
     """Build and query time of bm25s (as the index uses it) and DuckDB's fts over the same texts."""
     from bench.search_lake import random_texts
     from storage.duck import connect
-    from storage.search_text import Vocabulary, bm25_scores, build_bm25
+    from storage.search_bm25 import build_bm25
+    from storage.search_text import Vocabulary, bm25_scores
 
     texts = random_texts(np.random.default_rng(3), n_docs)
     started = time.perf_counter()
     vocab = Vocabulary()
-    index = build_bm25([vocab.encode(t) for t in texts], vocab)
+    index = build_bm25(vocab.encode_flat(texts), vocab)
     out = {"bm25s_build_s": time.perf_counter() - started}
     out["bm25s_query_ms"] = median_ms(lambda: np.argpartition(-bm25_scores(index, vocab.lookup("w1 w22 w333")), K)[:K], 15)
     try:

@@ -17,8 +17,9 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from storage.lakehouse import Lakehouse, last_change
+from storage.search_bm25 import build_bm25
 from storage.search_index import INDEXED_TABLES, KINDS, Meta, SearchIndex, new_build_folder, publish
-from storage.search_text import Vocabulary, build_bm25, save_bm25
+from storage.search_text import FlatDocs, Vocabulary, save_bm25
 
 _BATCH_ROWS = 20_000
 _JOIN = "FROM nodes n JOIN embeddings e ON e.node_id = n.node_id AND e.model = $model"
@@ -107,7 +108,7 @@ class _BuildWriter:
         self.node_ids: list[pa.Array] = []
         self.parent_columns: list[pa.RecordBatch] = []
         self.vocab = Vocabulary()
-        self.tokens: dict[str, list[list[int]]] = {"parents": [], "children": []}
+        self.tokens: dict[str, list[FlatDocs]] = {"parents": [], "children": []}
 
     def write_group(self, group: str, batches: Iterator[pa.RecordBatch]) -> None:
         parent_ids = None
@@ -132,7 +133,7 @@ class _BuildWriter:
     def _tokenize(self, group: str, texts: list[str | None], papers: np.ndarray) -> None:
         """Contextual chunk headers: the paper's title goes with every passage it indexes."""
         titles = [self.titles[p] if p < len(self.titles) else None for p in papers.tolist()]
-        self.tokens[group] += self.vocab.encode_many([f"{title or ''}\n{text or ''}" for title, text in zip(titles, texts, strict=True)])
+        self.tokens[group].append(self.vocab.encode_flat([f"{title or ''}\n{text or ''}" for title, text in zip(titles, texts, strict=True)]))
 
     def finish(self) -> None:
         self.vectors.flush()
@@ -149,7 +150,8 @@ class _BuildWriter:
         order = np.argsort(vocab, kind="stable")
         np.save(self.tmp / "vocab.npy", vocab[order])
         np.save(self.tmp / "vocab_ids.npy", order.astype(np.int32))
-        for group, docs in self.tokens.items():
+        for group, batches in self.tokens.items():
+            docs = FlatDocs(*(np.concatenate([getattr(b, f) for b in batches] or [np.zeros(0, np.int64)]) for f in ("ids", "lengths")))
             save_bm25(build_bm25(docs, self.vocab), self.tmp / f"bm25_{group}")
 
 
