@@ -18,8 +18,9 @@ import pyarrow.ipc as ipc
 
 from storage.lakehouse import Lakehouse, last_change
 from storage.search_bm25 import build_bm25
-from storage.search_index import INDEXED_TABLES, KINDS, Meta, SearchIndex, new_build_folder, publish
-from storage.search_text import FlatDocs, Vocabulary, save_bm25
+from storage.search_index import INDEXED_TABLES, KINDS, Meta, SearchIndex, new_build_folder, open_current, publish
+from storage.search_text import FlatDocs, save_bm25
+from storage.search_tokens import TokenReuse, save_tokens
 
 _BATCH_ROWS = 20_000
 _JOIN = "FROM nodes n JOIN embeddings e ON e.node_id = n.node_id AND e.model = $model"
@@ -36,9 +37,10 @@ _GROUPS = {
 def build_index(house: Lakehouse, model: str, root: Path) -> SearchIndex:
     """Build from the lake's current snapshot and publish it under `root` (call under the build lock)."""
     tmp = new_build_folder(root)
+    previous = open_current(root)  # its tokens are reused for passages it already holds
     try:
         with house.reading() as (cur, snapshot):
-            meta = _write_build(cur, model, tmp, snapshot, last_change(cur, INDEXED_TABLES))
+            meta = _write_build(cur, model, tmp, snapshot, last_change(cur, INDEXED_TABLES), previous)
         return SearchIndex(publish(root, tmp, meta))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -56,7 +58,8 @@ def _write_table(path: Path, table: pa.Table) -> None:
         writer.write_table(table)
 
 
-def _write_build(cur: duckdb.DuckDBPyConnection, model: str, tmp: Path, snapshot: int, change: int) -> Meta:
+def _write_build(cur: duckdb.DuckDBPyConnection, model: str, tmp: Path, snapshot: int, change: int,
+                 previous: SearchIndex | None = None) -> Meta:  # fmt: skip
     if not _tables_exist(cur):
         return _write_empty(tmp, model, snapshot, change)
     p = {"model": model}
@@ -73,14 +76,15 @@ def _write_build(cur: duckdb.DuckDBPyConnection, model: str, tmp: Path, snapshot
     filters = ", ".join(f"count(*) FILTER (WHERE {where})" for where, _ in _GROUPS.values())
     counts = dict(zip(_GROUPS, map(int, cur.execute(f"SELECT {filters} {_JOIN}", p).fetchone()), strict=True))
     _write_table(tmp / "papers.arrow", papers.cast(pa.schema([("paper_id", pa.string()), ("title", pa.string())])))
-    writer = _BuildWriter(tmp, sum(counts.values()), int(dims[0]), papers)
+    writer = _BuildWriter(tmp, sum(counts.values()), int(dims[0]), papers, previous)
     for group, (where, order) in _GROUPS.items():
         text = "n.text" if group != "derived" else "NULL::VARCHAR AS text"
         sql = (f"SELECT n.node_id, n.paper_id, n.kind, n.parent_id, n.page_start, n.page_end, {text}, e.embedding "
                f"{_JOIN} WHERE {where} ORDER BY {order}")  # fmt: skip
         writer.write_group(group, _batches(cur, sql, p))
     writer.finish()
-    return Meta(model, int(dims[0]), counts["parents"], counts["children"], counts["derived"], snapshot, change, tuple(others))
+    return Meta(model, int(dims[0]), counts["parents"], counts["children"], counts["derived"], snapshot, change, tuple(others),
+                reused_passages=writer.reuse.reused)  # fmt: skip
 
 
 def _batches(cur: duckdb.DuckDBPyConnection, sql: str, params: dict) -> Iterator[pa.RecordBatch]:
@@ -97,9 +101,10 @@ def _write_empty(tmp: Path, model: str, snapshot: int, change: int, others: tupl
 class _BuildWriter:
     """Receives each group's batches in row order and writes the build's files."""
 
-    def __init__(self, tmp: Path, n_rows: int, dim: int, papers: pa.Table) -> None:
+    def __init__(self, tmp: Path, n_rows: int, dim: int, papers: pa.Table, previous: SearchIndex | None = None) -> None:
         self.tmp, self.dim, self.row = tmp, dim, 0
         self.titles = papers.column("title").to_pylist() if "title" in papers.column_names else []
+        self.reuse = TokenReuse(previous, {pid: t or "" for pid, t in zip(papers.column("paper_id").to_pylist(), self.titles, strict=False)})
         self.paper_ids = papers.column("paper_id")
         self.vectors = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(n_rows, dim))
         self.paper = np.empty(n_rows, np.int32)
@@ -107,7 +112,6 @@ class _BuildWriter:
         self.kind = np.empty(n_rows, np.int8)
         self.node_ids: list[pa.Array] = []
         self.parent_columns: list[pa.RecordBatch] = []
-        self.vocab = Vocabulary()
         self.tokens: dict[str, list[FlatDocs]] = {"parents": [], "children": []}
 
     def write_group(self, group: str, batches: Iterator[pa.RecordBatch]) -> None:
@@ -127,13 +131,14 @@ class _BuildWriter:
                 self.parent[rows] = pc.index_in(batch.column(3), value_set=parent_ids).to_numpy(zero_copy_only=False)
             self.node_ids.append(batch.column(0))
             if group in self.tokens:
-                self._tokenize(group, batch.column(6).to_pylist(), papers)
+                self._tokenize(group, batch.column(0), batch.column(6).to_pylist(), papers)
             self.row += n
 
-    def _tokenize(self, group: str, texts: list[str | None], papers: np.ndarray) -> None:
+    def _tokenize(self, group: str, node_ids: pa.Array, texts: list[str | None], papers: np.ndarray) -> None:
         """Contextual chunk headers: the paper's title goes with every passage it indexes."""
         titles = [self.titles[p] if p < len(self.titles) else None for p in papers.tolist()]
-        self.tokens[group].append(self.vocab.encode_flat([f"{title or ''}\n{text or ''}" for title, text in zip(titles, texts, strict=True)]))
+        headed = [f"{title or ''}\n{text or ''}" for title, text in zip(titles, texts, strict=True)]
+        self.tokens[group].append(self.reuse.encode(group, node_ids, headed))
 
     def finish(self) -> None:
         self.vectors.flush()
@@ -145,14 +150,17 @@ class _BuildWriter:
         schema = pa.schema([("node_id", pa.string()), ("text", pa.string()), ("page_start", pa.int32()), ("page_end", pa.int32())])
         parents = pa.Table.from_batches(self.parent_columns) if self.parent_columns else schema.empty_table()
         _write_table(self.tmp / "parents.arrow", parents.select(["text", "page_start", "page_end"]))
-        tokens = self.vocab.tokens()
+        groups = {g: FlatDocs(*(np.concatenate([getattr(b, f) for b in batches] or [np.zeros(0, np.int64)]) for f in ("ids", "lengths")))
+                  for g, batches in self.tokens.items()}  # fmt: skip
+        vocabulary, groups = self.reuse.finish(groups)
+        tokens = vocabulary.tokens()
         vocab = np.asarray(tokens, dtype=f"U{max((len(t) for t in tokens), default=1)}")
         order = np.argsort(vocab, kind="stable")
         np.save(self.tmp / "vocab.npy", vocab[order])
         np.save(self.tmp / "vocab_ids.npy", order.astype(np.int32))
-        for group, batches in self.tokens.items():
-            docs = FlatDocs(*(np.concatenate([getattr(b, f) for b in batches] or [np.zeros(0, np.int64)]) for f in ("ids", "lengths")))
-            save_bm25(build_bm25(docs, self.vocab), self.tmp / f"bm25_{group}")
+        for group, docs in groups.items():
+            save_tokens(self.tmp, group, docs)
+            save_bm25(build_bm25(docs, vocabulary), self.tmp / f"bm25_{group}")
 
 
 def _vectors(column: pa.Array | pa.ChunkedArray, dim: int) -> np.ndarray:

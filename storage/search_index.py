@@ -8,6 +8,7 @@ Layout of one build (every file memory-mapped on open; no Python object per stor
   kind.npy       int8  [n]  KINDS index
   nodes.arrow    node_id [n]; parents.arrow: text, page_start, page_end [n_parents]; papers.arrow: paper_id, title
   vocab.npy      sorted tokens, vocab_ids.npy their ids; bm25_parents/, bm25_children/ (bm25s)
+  tokens_<group>.npy, token_lengths_<group>.npy  each parent's and child's token ids: the next build reuses them
   meta.json      model, dim, counts, lake snapshot and last relevant change it was built from
 
 A build is written to a temporary folder, renamed into place, then named in CURRENT (atomic replace):
@@ -32,7 +33,7 @@ from filelock import FileLock
 
 from storage.search_text import bm25_scores, load_bm25, tokenize
 
-FORMAT = 2  # bump whenever what a build holds changes (layout, tokenizer): older builds are rebuilt
+FORMAT = 3  # bump whenever what a build holds changes (layout, tokenizer): older builds are rebuilt
 KINDS = ("parent", "child", "summary", "question")
 INDEXED_TABLES = ("nodes", "embeddings", "papers")  # what the index is built from: other tables never stale it
 _KEEP_BUILDS = 2  # the current build and the one before: a reader that just read CURRENT may still open it
@@ -52,6 +53,7 @@ class Meta:
     snapshot_id: int
     lake_change: int
     other_models: tuple[str, ...] = ()
+    reused_passages: int = 0  # passages whose tokens came from the previous build (storage/search_tokens.py)
     format: int = FORMAT
 
     @property

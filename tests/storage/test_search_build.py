@@ -1,0 +1,57 @@
+"""A rebuild after a lake change tokenizes only new or changed passages, and writes what a build from
+nothing writes (storage/search_tokens.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from storage.lake import Lake
+from storage.search_index import SearchIndex, index_root
+from tests.helpers import node
+from tests.storage.test_search import axis, lake, searcher, write  # noqa: F401 - `lake` is the fixture
+
+_BUILT_FILES = ("vocab.npy", "vocab_ids.npy", "tokens_parents.npy", "tokens_children.npy", "token_lengths_parents.npy",
+                "token_lengths_children.npy", "paper.npy", "parent.npy", "vectors.npy", "nodes.arrow")  # fmt: skip
+
+
+def _current(lake: Lake) -> SearchIndex:
+    with searcher(lake) as s:
+        s.search("axis 0", "hybrid", k=3)
+        return s._fresh_index()  # noqa: SLF001 - the build itself is what is compared
+
+
+def _from_nothing(lake: Lake, tmp_path: Path) -> SearchIndex:
+    """The same lake's index built with no previous build to reuse, in a copy of the data folder."""
+    copy = tmp_path / "copy"
+    shutil.copytree(lake.data_dir, copy)
+    shutil.rmtree(copy / "index")
+    return _current(Lake(copy))
+
+
+def _same_files(a: SearchIndex, b: SearchIndex) -> list[str]:
+    names = [*_BUILT_FILES, *(str(p.relative_to(a.folder)) for p in a.folder.glob("bm25_*/*"))]
+    return [name for name in names if (a.folder / name).read_bytes() != (b.folder / name).read_bytes()]
+
+
+def test_a_new_paper_reuses_every_other_passages_tokens_and_builds_the_same_index(lake: Lake, tmp_path: Path) -> None:
+    first = _current(lake)
+    assert first.meta.reused_passages == 0
+    write(lake, "2301.00003", [(node("2301.00003", "parent", 0, "A new paper about platypus wombats."), axis(5))],
+          title="Paper C")  # fmt: skip
+    second = _current(lake)
+    assert second.meta.reused_passages == first.meta.n_parents + first.meta.n_children  # everything but paper C
+    assert _same_files(second, _from_nothing(lake, tmp_path)) == []
+    scores = second.bm25("parents", second.token_ids("platypus wombats"))  # the new passage is found by its words
+    assert second.papers.column("paper_id")[int(second.paper[int(scores.argmax())])].as_py() == "2301.00003"
+
+
+def test_a_changed_title_retokenizes_that_papers_passages(lake: Lake, tmp_path: Path) -> None:
+    first = _current(lake)
+    b0 = node("2301.00002", "parent", 0, "Paper B's only passage.")  # the fixture's paper B, same node
+    write(lake, "2301.00002", [(b0, first.vectors[first.node_ids.to_pylist().index(b0.node_id)].copy())], title="Quokka")
+    second = _current(lake)
+    assert second.meta.reused_passages == first.meta.n_parents + first.meta.n_children - 1  # all but B's one passage
+    assert _same_files(second, _from_nothing(lake, tmp_path)) == []
+    with searcher(lake) as s:  # the title heads the passage it indexes
+        assert s.search("quokka", "hybrid", k=1)[0].paper_id == "2301.00002"
