@@ -131,13 +131,16 @@ class _BuildWriter:
                 self.parent[rows] = pc.index_in(batch.column(3), value_set=parent_ids).to_numpy(zero_copy_only=False)
             self.node_ids.append(batch.column(0))
             if group in self.tokens:
-                self._tokenize(group, batch.column(0), batch.column(6).to_pylist(), papers)
+                self._tokenize(group, batch.column(0), batch.column(6), papers)
             self.row += n
 
-    def _tokenize(self, group: str, node_ids: pa.Array, texts: list[str | None], papers: np.ndarray) -> None:
+    def _tokenize(self, group: str, node_ids: pa.Array, texts: pa.Array, papers: np.ndarray) -> None:
         """Contextual chunk headers: the paper's title goes with every passage it indexes."""
-        titles = [self.titles[p] if p < len(self.titles) else None for p in papers.tolist()]
-        headed = [f"{title or ''}\n{text or ''}" for title, text in zip(titles, texts, strict=True)]
+
+        def headed(rows: np.ndarray) -> list[str]:  # only rows to tokenize become Python strings
+            titles = [self.titles[p] if p < len(self.titles) else None for p in papers[rows].tolist()]
+            return [f"{title or ''}\n{text or ''}" for title, text in zip(titles, texts.take(pa.array(rows)).to_pylist(), strict=True)]
+
         self.tokens[group].append(self.reuse.encode(group, node_ids, headed))
 
     def finish(self) -> None:

@@ -10,11 +10,11 @@ a build that reused tokens writes the same files as one that did not (tests/stor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from storage.search_index import SearchIndex
 from storage.search_text import FlatDocs, Vocabulary
@@ -55,25 +55,26 @@ class TokenReuse:
             ids = previous.node_ids.slice(start, count)
             usable = same[np.asarray(previous.paper[start : start + count])] if count else np.zeros(0, bool)
             tokens = np.load(previous.folder / f"tokens_{group}.npy", mmap_mode="r")
-            self._groups[group] = (pa.array(ids).filter(pa.array(usable)) if count else pa.array([], pa.string()),
-                                   np.flatnonzero(usable), starts, lengths, tokens)  # fmt: skip
+            # A dict, made once: Arrow's index_in would hash the whole previous build again for every batch.
+            rows = {node_id: row for node_id, row, ok in zip(ids.to_pylist(), range(count), usable.tolist(), strict=True) if ok}
+            self._groups[group] = (rows, starts, lengths, tokens)
 
-    def encode(self, group: str, node_ids: pa.Array, texts: list[str]) -> FlatDocs:
-        """Token ids of these passages (texts already headed by their title), reusing what it can."""
+    def encode(self, group: str, node_ids: pa.Array, texts: Callable[[np.ndarray], list[str]]) -> FlatDocs:
+        """Token ids of these passages, reusing what it can; `texts(rows)`: the texts (headed by their
+        title) of those rows, asked only for the passages to tokenize."""
         found = self._groups.get(group)
-        at = np.full(len(texts), -1, np.int64)
-        if found is not None and len(found[0]):
-            ids, rows, *_ = found
-            hit = pc.index_in(node_ids, value_set=ids)
-            known = hit.is_valid().to_numpy(zero_copy_only=False)
-            at[known] = rows[pc.fill_null(hit, 0).to_numpy(zero_copy_only=False)[known]]
+        n = len(node_ids)
+        at = np.full(n, -1, np.int64)
+        if found is not None and found[0]:
+            rows = found[0]
+            at = np.fromiter((rows.get(node_id, -1) for node_id in node_ids.to_pylist()), np.int64, n)
         fresh = at < 0
-        new = self.vocab.encode_flat([t for t, f in zip(texts, fresh.tolist(), strict=True) if f])
-        lengths = np.zeros(len(texts), np.int64)
+        new = self.vocab.encode_flat(texts(np.flatnonzero(fresh)))
+        lengths = np.zeros(n, np.int64)
         lengths[fresh] = new.lengths
         out = np.empty(0, np.int64)
         if found is not None and (~fresh).any():
-            _, _, starts, old_lengths, tokens = found
+            _, starts, old_lengths, tokens = found
             lengths[~fresh] = old_lengths[at[~fresh]]
             out = np.empty(int(lengths.sum()), np.int64)
             out_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
