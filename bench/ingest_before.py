@@ -27,11 +27,12 @@ BEFORE = "8390e1d"  # the last commit with the per-paper layout (the next one mo
 
 # Runs in the tree under test (its bench.ingest, tasks, storage...), so only names both trees share.
 _RUNNER = """
-import json, os, sys, tempfile, time
+import atexit, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 from bench.ingest import _setup_env, without_prefect
 corpus, runs = Path(sys.argv[1]), int(sys.argv[2])
 root = Path(tempfile.mkdtemp(prefix="paperlake-bench-before-"))
+atexit.register(shutil.rmtree, root, ignore_errors=True)  # its lakes, caches and Prefect home
 _setup_env(root)
 from tests.fakes.arxiv_server import ArxivStandIn
 server = ArxivStandIn()
