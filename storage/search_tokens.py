@@ -1,7 +1,7 @@
 """The build's tokens: each passage's token ids, kept with the build so the next build reuses them.
 
-Tokenizing is most of a rebuild (at a million nodes, about 35 of 57 s), and a lake change touches a few
-papers. A node id derives from the node's content and position, so a node id the previous build holds is
+Tokenizing was a third of a rebuild at a million nodes (about 21 of 61 s), and a lake change touches a
+few papers. A node id derives from the node's content and position, so a node id the previous build holds is
 the same text; its tokens are taken from there when its paper's title (which heads every passage it
 indexes) is also unchanged. Only new or changed passages are tokenized. The vocabulary starts as the
 previous one, so reused ids stay valid, and is renumbered at the end as a build from nothing numbers it:
@@ -10,6 +10,7 @@ a build that reused tokens writes the same files as one that did not (tests/stor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pyarrow as pa
 from storage.search_index import SearchIndex
 from storage.search_text import FlatDocs, Vocabulary
 
+log = logging.getLogger(__name__)
 GROUPS = ("parents", "children")  # the groups whose texts BM25 indexes
 
 
@@ -39,9 +41,17 @@ class TokenReuse:
     """Looks passages up in the previous build (None: nothing to reuse) and tokenizes the rest."""
 
     def __init__(self, previous: SearchIndex | None, titles: dict[str, str]) -> None:
-        self.vocab, self.reused, self._groups = Vocabulary(), 0, {}
-        if previous is None or not all((previous.folder / f"tokens_{g}.npy").is_file() for g in GROUPS):
+        self.vocab, self.reused = Vocabulary(), 0
+        self._groups: dict[str, tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]] = {}
+        if previous is None:
             return
+        try:
+            self._load(previous, titles)
+        except (OSError, ValueError, IndexError) as exc:  # a damaged previous build: tokenize everything
+            log.info("search index: not reusing the previous build's tokens (%s)", exc)
+            self.vocab, self._groups = Vocabulary(), {}
+
+    def _load(self, previous: SearchIndex, titles: dict[str, str]) -> None:
         by_id = np.empty(len(previous.vocab), dtype=previous.vocab.dtype)
         by_id[np.asarray(previous.vocab_ids)] = previous.vocab
         self.vocab = Vocabulary(by_id.tolist())
@@ -55,6 +65,8 @@ class TokenReuse:
             ids = previous.node_ids.slice(start, count)
             usable = same[np.asarray(previous.paper[start : start + count])] if count else np.zeros(0, bool)
             tokens = np.load(previous.folder / f"tokens_{group}.npy", mmap_mode="r")
+            if len(lengths) != count or int(lengths.sum()) != len(tokens):
+                raise ValueError(f"tokens_{group}.npy does not match the build's {count} passages")
             # A dict, made once: Arrow's index_in would hash the whole previous build again for every batch.
             rows = {node_id: row for node_id, row, ok in zip(ids.to_pylist(), range(count), usable.tolist(), strict=True) if ok}
             self._groups[group] = (rows, starts, lengths, tokens)
@@ -72,7 +84,6 @@ class TokenReuse:
         new = self.vocab.encode_flat(texts(np.flatnonzero(fresh)))
         lengths = np.zeros(n, np.int64)
         lengths[fresh] = new.lengths
-        out = np.empty(0, np.int64)
         if found is not None and (~fresh).any():
             _, starts, old_lengths, tokens = found
             lengths[~fresh] = old_lengths[at[~fresh]]
@@ -84,7 +95,6 @@ class TokenReuse:
         else:
             out = new.ids
         return FlatDocs(out, lengths)
-
 
     def finish(self, groups: dict[str, FlatDocs]) -> tuple[Vocabulary, dict[str, FlatDocs]]:
         """The vocabulary and documents as a build from nothing numbers them: only the tokens in use, in

@@ -55,3 +55,12 @@ def test_a_changed_title_retokenizes_that_papers_passages(lake: Lake, tmp_path: 
     assert _same_files(second, _from_nothing(lake, tmp_path)) == []
     with searcher(lake) as s:  # the title heads the passage it indexes
         assert s.search("quokka", "hybrid", k=1)[0].paper_id == "2301.00002"
+
+
+def test_damaged_tokens_of_the_previous_build_are_not_reused(lake: Lake, tmp_path: Path) -> None:
+    first = _current(lake)
+    (first.folder / "token_lengths_children.npy").write_bytes(b"not an array")
+    write(lake, "2301.00003", [(node("2301.00003", "parent", 0, "Another passage."), axis(5))], title="Paper C")
+    second = _current(lake)
+    assert second.meta.reused_passages == 0
+    assert _same_files(second, _from_nothing(lake, tmp_path)) == []
