@@ -65,10 +65,14 @@ def derived(parent, kind: str, position: int, text: str):
 
 @pytest.fixture
 def lake(tmp_path: Path) -> Lake:
+    return two_papers(tmp_path / "data")
+
+
+def two_papers(data_dir: Path) -> Lake:
     """Paper A: parents a0 (axis 0) and a1 (axis 1); a1's children on axis 2 (0.9) and axis 2 (1.0); a0's child,
     holding its rare word 'zyxwvut' as real children hold their parent's words, on axis 6; a summary of a0 on axis 3.
     Paper B: parent b0 on axis 4 (a little 7)."""
-    lake = Lake(tmp_path / "data")
+    lake = Lake(data_dir)
     a0 = node("2301.00001", "parent", 0, "Parent zero talks about zyxwvut consensus.")
     a1 = node("2301.00001", "parent", 1, "Parent one talks about proof of history.")
     c1 = node("2301.00001", "child", 0, "proof of", a1.node_id)

@@ -6,13 +6,20 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from storage.lake import Lake
-from storage.search_index import SearchIndex, index_root
+from storage.search_index import SearchIndex
 from tests.helpers import node
-from tests.storage.test_search import axis, lake, searcher, write  # noqa: F401 - `lake` is the fixture
+from tests.storage.test_search import axis, searcher, two_papers, write
 
 _BUILT_FILES = ("vocab.npy", "vocab_ids.npy", "tokens_parents.npy", "tokens_children.npy", "token_lengths_parents.npy",
                 "token_lengths_children.npy", "paper.npy", "parent.npy", "vectors.npy", "nodes.arrow")  # fmt: skip
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return two_papers(tmp_path / "data")
 
 
 def _current(lake: Lake) -> SearchIndex:
