@@ -83,7 +83,8 @@ def bench_size(n: int, with_llamaindex: bool) -> dict[str, float]:
         row["llamaindex_ms"] = llamaindex_ms(in_ram, queries, 5)
     in_ram = index = None  # free the 1M copy before the rebuilds
     changes = rebuild_after_changes(searcher, data_dir)
-    row |= {"rebuild_added_s": changes["added_s"], "rebuild_removed_s": changes["removed_s"], "reused": changes["reused"]}
+    row |= {"rebuild_added_s": changes["added_s"], "rebuild_removed_s": changes["removed_s"], "reused": changes["reused"],
+            "reused_vectors": changes["reused_vectors"]}  # fmt: skip
     searcher.close()
     return row
 
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['floor_ms']:6.1f}ms "
               f"{r['hybrid_ms']:6.1f}ms {(f'{li:7.0f}ms' if li else '     n/a'):>9} {ratio:>9} {r['rss_mb']:8.0f}", flush=True)  # fmt: skip
         print(f"{'':>9} index up to date again after one new paper {r['rebuild_added_s']:.1f} s ({r['reused']:,.0f} passages' "
-              f"tokens reused from the build before), after deleting it {r['rebuild_removed_s']:.1f} s; "
+              f"tokens and {r['reused_vectors']:,.0f} vectors taken from the build before), after deleting it "
+              f"{r['rebuild_removed_s']:.1f} s; "
               f"a build from nothing {r['index_build_s']:.1f} s", flush=True)  # fmt: skip
     process_n = 100_000 if 100_000 in args.sizes else args.sizes[0]
     p = process_timings(process_n)

@@ -21,6 +21,7 @@ from storage.search_bm25 import build_bm25
 from storage.search_index import INDEXED_TABLES, KINDS, Meta, SearchIndex, new_build_folder, open_current, publish
 from storage.search_text import FlatDocs, save_bm25
 from storage.search_tokens import TokenReuse, save_tokens
+from storage.search_vectors import VectorReuse, list_vectors, snapshot_time
 
 _BATCH_ROWS = 20_000
 _JOIN = "FROM nodes n JOIN embeddings e ON e.node_id = n.node_id AND e.model = $model"
@@ -76,15 +77,18 @@ def _write_build(cur: duckdb.DuckDBPyConnection, model: str, tmp: Path, snapshot
     filters = ", ".join(f"count(*) FILTER (WHERE {where})" for where, _ in _GROUPS.values())
     counts = dict(zip(_GROUPS, map(int, cur.execute(f"SELECT {filters} {_JOIN}", p).fetchone()), strict=True))
     _write_table(tmp / "papers.arrow", papers.cast(pa.schema([("paper_id", pa.string()), ("title", pa.string())])))
-    writer = _BuildWriter(tmp, sum(counts.values()), int(dims[0]), papers, previous)
+    vectors = VectorReuse(previous, cur, model, snapshot, int(dims[0]))
+    writer = _BuildWriter(tmp, sum(counts.values()), int(dims[0]), papers, previous, vectors)
     for group, (where, order) in _GROUPS.items():
         text = "n.text" if group != "derived" else "NULL::VARCHAR AS text"
-        sql = (f"SELECT n.node_id, n.paper_id, n.kind, n.parent_id, n.page_start, n.page_end, {text}, e.embedding "
+        embedding = ", e.embedding" if not vectors.active else ""  # else copied from the previous build
+        sql = (f"SELECT n.node_id, n.paper_id, n.kind, n.parent_id, n.page_start, n.page_end, {text}{embedding} "
                f"{_JOIN} WHERE {where} ORDER BY {order}")  # fmt: skip
         writer.write_group(group, _batches(cur, sql, p))
+    vectors.finish(writer.vectors, cur, model, int(dims[0]))
     writer.finish()
     return Meta(model, int(dims[0]), counts["parents"], counts["children"], counts["derived"], snapshot, change, tuple(others),
-                reused_passages=writer.reuse.reused)  # fmt: skip
+                reused_passages=writer.reuse.reused, reused_vectors=vectors.reused, snapshot_time=snapshot_time(cur, snapshot))  # fmt: skip
 
 
 def _batches(cur: duckdb.DuckDBPyConnection, sql: str, params: dict) -> Iterator[pa.RecordBatch]:
@@ -101,8 +105,9 @@ def _write_empty(tmp: Path, model: str, snapshot: int, change: int, others: tupl
 class _BuildWriter:
     """Receives each group's batches in row order and writes the build's files."""
 
-    def __init__(self, tmp: Path, n_rows: int, dim: int, papers: pa.Table, previous: SearchIndex | None = None) -> None:
-        self.tmp, self.dim, self.row = tmp, dim, 0
+    def __init__(self, tmp: Path, n_rows: int, dim: int, papers: pa.Table, previous: SearchIndex | None = None,
+                 vectors: VectorReuse | None = None) -> None:  # fmt: skip
+        self.tmp, self.dim, self.row, self.vector_reuse = tmp, dim, 0, vectors
         self.titles = papers.column("title").to_pylist() if "title" in papers.column_names else []
         self.reuse = TokenReuse(previous, {pid: t or "" for pid, t in zip(papers.column("paper_id").to_pylist(), self.titles, strict=False)})
         self.paper_ids = papers.column("paper_id")
@@ -120,7 +125,11 @@ class _BuildWriter:
             parent_ids = pa.concat_arrays([b.column(0) for b in self.parent_columns]) if self.parent_columns else pa.array([], pa.string())
         for batch in batches:
             n, rows = batch.num_rows, slice(self.row, self.row + batch.num_rows)
-            self.vectors[rows] = _vectors(batch.column(batch.schema.get_field_index("embedding")), self.dim)
+            if "embedding" in batch.schema.names:
+                self.vectors[rows] = list_vectors(batch.column(batch.schema.get_field_index("embedding")), self.dim)
+            else:
+                assert self.vector_reuse is not None
+                self.vector_reuse.fill(self.vectors, self.row, batch.column(0))
             papers = pc.index_in(batch.column(1), value_set=self.paper_ids).to_numpy(zero_copy_only=False)
             self.paper[rows] = papers
             self.kind[rows] = pc.index_in(batch.column(2), value_set=pa.array(KINDS)).to_numpy(zero_copy_only=False)
@@ -164,13 +173,3 @@ class _BuildWriter:
         for group, docs in groups.items():
             save_tokens(self.tmp, group, docs)
             save_bm25(build_bm25(docs, vocabulary), self.tmp / f"bm25_{group}")
-
-
-def _vectors(column: pa.Array | pa.ChunkedArray, dim: int) -> np.ndarray:
-    """A list<float> column as a [rows, dim] float32 view; every list must hold exactly `dim` values."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
-    if column.null_count or (lengths != dim).any():
-        raise ValueError(f"a stored vector is missing or not {dim}-dimensional")
-    return column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, dim)

@@ -54,6 +54,8 @@ class Meta:
     lake_change: int
     other_models: tuple[str, ...] = ()
     reused_passages: int = 0  # passages whose tokens came from the previous build (storage/search_tokens.py)
+    reused_vectors: int = 0  # vectors copied from the previous build (storage/search_vectors.py)
+    snapshot_time: str = ""  # when `snapshot_id` was committed: with the id, it names one state of one lake
     format: int = FORMAT
 
     @property

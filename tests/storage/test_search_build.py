@@ -1,14 +1,17 @@
-"""A rebuild after a lake change tokenizes only new or changed passages, and writes what a build from
-nothing writes (storage/search_tokens.py)."""
+"""A rebuild after a lake change tokenizes only new or changed passages and reads from the lake only the
+vectors that changed, and writes what a build from nothing writes (storage/search_tokens.py,
+storage/search_vectors.py)."""
 
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from storage.lake import Lake
+from storage.maintain import maintain
 from storage.search_index import SearchIndex
 from tests.helpers import node
 from tests.storage.test_search import axis, searcher, two_papers, write
@@ -48,6 +51,7 @@ def test_a_new_paper_reuses_every_other_passages_tokens_and_builds_the_same_inde
           title="Paper C")  # fmt: skip
     second = _current(lake)
     assert second.meta.reused_passages == first.meta.n_parents + first.meta.n_children  # everything but paper C
+    assert second.meta.reused_vectors == first.meta.n_rows  # every vector but paper C's, from the build before
     assert _same_files(second, _from_nothing(lake, tmp_path)) == []
     scores = second.bm25("parents", second.token_ids("platypus wombats"))  # the new passage is found by its words
     assert second.papers.column("paper_id")[int(second.paper[int(scores.argmax())])].as_py() == "2301.00003"
@@ -70,4 +74,24 @@ def test_damaged_tokens_of_the_previous_build_are_not_reused(lake: Lake, tmp_pat
     write(lake, "2301.00003", [(node("2301.00003", "parent", 0, "Another passage."), axis(5))], title="Paper C")
     second = _current(lake)
     assert second.meta.reused_passages == 0
+    assert _same_files(second, _from_nothing(lake, tmp_path)) == []
+
+
+def test_a_vector_that_changed_under_the_same_node_is_read_from_the_lake(lake: Lake, tmp_path: Path) -> None:
+    first = _current(lake)
+    b0 = node("2301.00002", "parent", 0, "Paper B's only passage.")  # the fixture's paper B, same node, new vector
+    write(lake, "2301.00002", [(b0, axis(6))], title="Paper B")
+    second = _current(lake)
+    assert second.meta.reused_vectors == first.meta.n_rows - 1
+    assert _same_files(second, _from_nothing(lake, tmp_path)) == []
+    row = second.node_ids.to_pylist().index(b0.node_id)
+    assert list(second.vectors[row]) == list(axis(6))
+
+
+def test_expired_snapshots_mean_every_vector_is_read_again(lake: Lake, tmp_path: Path) -> None:
+    _current(lake)
+    write(lake, "2301.00003", [(node("2301.00003", "parent", 0, "Another passage."), axis(5))], title="Paper C")
+    maintain(lake.house, retention=timedelta(0), grace=timedelta(0))  # the build's snapshot is gone
+    second = _current(lake)
+    assert second.meta.reused_vectors == 0 and second.meta.reused_passages > 0  # tokens need no change feed
     assert _same_files(second, _from_nothing(lake, tmp_path)) == []
