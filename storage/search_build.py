@@ -77,8 +77,10 @@ def _write_build(cur: duckdb.DuckDBPyConnection, model: str, tmp: Path, snapshot
     filters = ", ".join(f"count(*) FILTER (WHERE {where})" for where, _ in _GROUPS.values())
     counts = dict(zip(_GROUPS, map(int, cur.execute(f"SELECT {filters} {_JOIN}", p).fetchone()), strict=True))
     _write_table(tmp / "papers.arrow", papers.cast(pa.schema([("paper_id", pa.string()), ("title", pa.string())])))
-    vectors = VectorReuse(previous, cur, model, snapshot, int(dims[0]))
-    writer = _BuildWriter(tmp, sum(counts.values()), int(dims[0]), papers, previous, vectors)
+    # Each node id of the previous build -> its row there, made once: tokens and vectors both look passages up in it.
+    known = {node_id: row for row, node_id in enumerate(previous.node_ids.to_pylist())} if previous is not None else {}
+    vectors = VectorReuse(previous, known, cur, model, snapshot, int(dims[0]))
+    writer = _BuildWriter(tmp, sum(counts.values()), int(dims[0]), papers, previous, vectors, known)
     for group, (where, order) in _GROUPS.items():
         text = "n.text" if group != "derived" else "NULL::VARCHAR AS text"
         embedding = ", e.embedding" if not vectors.active else ""  # else copied from the previous build
@@ -106,8 +108,8 @@ class _BuildWriter:
     """Receives each group's batches in row order and writes the build's files."""
 
     def __init__(self, tmp: Path, n_rows: int, dim: int, papers: pa.Table, previous: SearchIndex | None = None,
-                 vectors: VectorReuse | None = None) -> None:  # fmt: skip
-        self.tmp, self.dim, self.row, self.vector_reuse = tmp, dim, 0, vectors
+                 vectors: VectorReuse | None = None, known: dict[str, int] | None = None) -> None:  # fmt: skip
+        self.tmp, self.dim, self.row, self.vector_reuse, self.known = tmp, dim, 0, vectors, known or {}
         self.titles = papers.column("title").to_pylist() if "title" in papers.column_names else []
         self.reuse = TokenReuse(previous, {pid: t or "" for pid, t in zip(papers.column("paper_id").to_pylist(), self.titles, strict=False)})
         self.paper_ids = papers.column("paper_id")
@@ -125,11 +127,14 @@ class _BuildWriter:
             parent_ids = pa.concat_arrays([b.column(0) for b in self.parent_columns]) if self.parent_columns else pa.array([], pa.string())
         for batch in batches:
             n, rows = batch.num_rows, slice(self.row, self.row + batch.num_rows)
+            known = self.known
+            before = np.fromiter((known.get(node_id, -1) for node_id in batch.column(0).to_pylist()), np.int64, n) if known \
+                else np.full(n, -1, np.int64)  # fmt: skip
             if "embedding" in batch.schema.names:
                 self.vectors[rows] = list_vectors(batch.column(batch.schema.get_field_index("embedding")), self.dim)
             else:
                 assert self.vector_reuse is not None
-                self.vector_reuse.fill(self.vectors, self.row, batch.column(0))
+                self.vector_reuse.fill(self.vectors, self.row, batch.column(0), before)
             papers = pc.index_in(batch.column(1), value_set=self.paper_ids).to_numpy(zero_copy_only=False)
             self.paper[rows] = papers
             self.kind[rows] = pc.index_in(batch.column(2), value_set=pa.array(KINDS)).to_numpy(zero_copy_only=False)
@@ -140,17 +145,17 @@ class _BuildWriter:
                 self.parent[rows] = pc.index_in(batch.column(3), value_set=parent_ids).to_numpy(zero_copy_only=False)
             self.node_ids.append(batch.column(0))
             if group in self.tokens:
-                self._tokenize(group, batch.column(0), batch.column(6), papers)
+                self._tokenize(group, before, batch.column(6), papers)
             self.row += n
 
-    def _tokenize(self, group: str, node_ids: pa.Array, texts: pa.Array, papers: np.ndarray) -> None:
+    def _tokenize(self, group: str, previous_rows: np.ndarray, texts: pa.Array, papers: np.ndarray) -> None:
         """Contextual chunk headers: the paper's title goes with every passage it indexes."""
 
         def headed(rows: np.ndarray) -> list[str]:  # only rows to tokenize become Python strings
             titles = [self.titles[p] if p < len(self.titles) else None for p in papers[rows].tolist()]
             return [f"{title or ''}\n{text or ''}" for title, text in zip(titles, texts.take(pa.array(rows)).to_pylist(), strict=True)]
 
-        self.tokens[group].append(self.reuse.encode(group, node_ids, headed))
+        self.tokens[group].append(self.reuse.encode(group, previous_rows, headed))
 
     def finish(self) -> None:
         self.vectors.flush()

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from storage.search_index import SearchIndex
 from storage.search_text import FlatDocs, Vocabulary
@@ -42,7 +41,9 @@ class TokenReuse:
 
     def __init__(self, previous: SearchIndex | None, titles: dict[str, str]) -> None:
         self.vocab, self.reused = Vocabulary(), 0
-        self._groups: dict[str, tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]] = {}
+        # group -> (its first row in the previous build, which of its rows may be reused, their token starts,
+        # lengths and the tokens themselves)
+        self._groups: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         if previous is None:
             return
         try:
@@ -62,30 +63,31 @@ class TokenReuse:
         for group, (start, count) in zip(GROUPS, ((0, m.n_parents), (m.n_parents, m.n_children)), strict=True):
             lengths = np.load(previous.folder / f"token_lengths_{group}.npy").astype(np.int64)
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-            ids = previous.node_ids.slice(start, count)
             usable = same[np.asarray(previous.paper[start : start + count])] if count else np.zeros(0, bool)
             tokens = np.load(previous.folder / f"tokens_{group}.npy", mmap_mode="r")
             if len(lengths) != count or int(lengths.sum()) != len(tokens):
                 raise ValueError(f"tokens_{group}.npy does not match the build's {count} passages")
-            # A dict, made once: Arrow's index_in would hash the whole previous build again for every batch.
-            rows = {node_id: row for node_id, row, ok in zip(ids.to_pylist(), range(count), usable.tolist(), strict=True) if ok}
-            self._groups[group] = (rows, starts, lengths, tokens)
+            self._groups[group] = (start, usable, starts, lengths, tokens)
 
-    def encode(self, group: str, node_ids: pa.Array, texts: Callable[[np.ndarray], list[str]]) -> FlatDocs:
-        """Token ids of these passages, reusing what it can; `texts(rows)`: the texts (headed by their
-        title) of those rows, asked only for the passages to tokenize."""
+    def encode(self, group: str, previous_rows: np.ndarray, texts: Callable[[np.ndarray], list[str]]) -> FlatDocs:
+        """Token ids of these passages, reusing what it can. `previous_rows`: each passage's row in the
+        previous build (-1: none); `texts(rows)`: the texts (headed by their title) of those rows, asked
+        only for the passages to tokenize."""
         found = self._groups.get(group)
-        n = len(node_ids)
+        n = len(previous_rows)
         at = np.full(n, -1, np.int64)
-        if found is not None and found[0]:
-            rows = found[0]
-            at = np.fromiter((rows.get(node_id, -1) for node_id in node_ids.to_pylist()), np.int64, n)
+        if found is not None:
+            start, usable = found[0], found[1]
+            rel = previous_rows - start
+            ok = (previous_rows >= 0) & (rel >= 0) & (rel < len(usable))
+            ok[ok] = usable[rel[ok]]
+            at[ok] = rel[ok]
         fresh = at < 0
         new = self.vocab.encode_flat(texts(np.flatnonzero(fresh)))
         lengths = np.zeros(n, np.int64)
         lengths[fresh] = new.lengths
         if found is not None and (~fresh).any():
-            _, starts, old_lengths, tokens = found
+            _, _, starts, old_lengths, tokens = found
             lengths[~fresh] = old_lengths[at[~fresh]]
             out = np.empty(int(lengths.sum()), np.int64)
             out_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)

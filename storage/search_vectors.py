@@ -40,8 +40,9 @@ def list_vectors(column: pa.Array | pa.ChunkedArray, dim: int) -> np.ndarray:
 class VectorReuse:
     """Which vectors the previous build can give (`active`), and the rest read from the lake at the end."""
 
-    def __init__(self, previous: SearchIndex | None, cur: duckdb.DuckDBPyConnection, model: str, snapshot: int, dim: int) -> None:
-        self.rows: dict[str, int] = {}
+    def __init__(self, previous: SearchIndex | None, known: dict[str, int], cur: duckdb.DuckDBPyConnection,
+                 model: str, snapshot: int, dim: int) -> None:  # fmt: skip
+        self.stale: np.ndarray | None = None  # per row of the previous build: its vector changed since (None: inactive)
         self.reused = 0
         self._previous = previous
         self._pending: list[tuple[np.ndarray, pa.Array]] = []  # (build rows, node ids) to read from the lake
@@ -56,18 +57,20 @@ class VectorReuse:
             return
         if len(changed) > MAX_CHANGED_SHARE * previous.meta.n_rows:
             return
-        ids = previous.node_ids.to_pylist()
-        self.rows = {node_id: row for row, node_id in enumerate(ids) if node_id not in changed}
+        self.stale = np.zeros(previous.meta.n_rows, bool)
+        self.stale[[known[node_id] for node_id in changed if node_id in known]] = True  # known: node id -> previous row
 
     @property
     def active(self) -> bool:
-        return bool(self.rows)
+        return self.stale is not None
 
-    def fill(self, out: np.ndarray, first_row: int, node_ids: pa.Array) -> None:
-        """Copy the vectors the previous build holds into `out` (the build's rows from `first_row`);
-        remember the others for `finish`."""
-        at = np.fromiter((self.rows.get(node_id, -1) for node_id in node_ids.to_pylist()), np.int64, len(node_ids))
+    def fill(self, out: np.ndarray, first_row: int, node_ids: pa.Array, previous_rows: np.ndarray) -> None:
+        """Copy the vectors the previous build holds unchanged into `out` (the build's rows from
+        `first_row`; `previous_rows`: each passage's row there, -1 for none); remember the others."""
+        assert self.stale is not None
+        at = previous_rows
         hit = at >= 0
+        hit[hit] = ~self.stale[at[hit]]
         if hit.any():
             out[first_row + np.flatnonzero(hit)] = self._previous.vectors[at[hit]]
             self.reused += int(hit.sum())
