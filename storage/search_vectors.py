@@ -49,8 +49,9 @@ class VectorReuse:
         if previous is None or previous.meta.dim != dim or previous.meta.n_rows == 0:
             return
         try:
-            if snapshot_time(cur, previous.meta.snapshot_id) != previous.meta.snapshot_time:
-                return  # expired by maintenance, or another lake since: no feed to trust
+            recorded = previous.meta.snapshot_time
+            if not recorded or snapshot_time(cur, previous.meta.snapshot_id) != recorded:
+                return  # unrecorded, expired by maintenance, or another lake since: no feed to trust
             changed = _changed_nodes(cur, model, previous.meta.snapshot_id, snapshot)
         except duckdb.Error as exc:
             log.info("search index: reading every vector (no change feed since snapshot %d: %s)", previous.meta.snapshot_id, exc)

@@ -4,6 +4,7 @@ storage/search_vectors.py)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -94,4 +95,15 @@ def test_expired_snapshots_mean_every_vector_is_read_again(lake: Lake, tmp_path:
     maintain(lake.house, retention=timedelta(0), grace=timedelta(0))  # the build's snapshot is gone
     second = _current(lake)
     assert second.meta.reused_vectors == 0 and second.meta.reused_passages > 0  # tokens need no change feed
+    assert _same_files(second, _from_nothing(lake, tmp_path)) == []
+
+
+def test_a_previous_build_that_names_no_snapshot_time_gives_no_vectors(lake: Lake, tmp_path: Path) -> None:
+    first = _current(lake)
+    meta = json.loads((first.folder / "meta.json").read_text())
+    (first.folder / "meta.json").write_text(json.dumps({**meta, "snapshot_time": ""}))
+    write(lake, "2301.00003", [(node("2301.00003", "parent", 0, "Another passage."), axis(5))], title="Paper C")
+    maintain(lake.house, retention=timedelta(0), grace=timedelta(0))  # and its snapshot is gone: both times read ''
+    second = _current(lake)
+    assert second.meta.reused_vectors == 0 and second.meta.reused_passages > 0
     assert _same_files(second, _from_nothing(lake, tmp_path)) == []
