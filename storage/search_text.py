@@ -77,9 +77,6 @@ class Vocabulary:
     def __init__(self, tokens: Sequence[str] = ()) -> None:
         self.ids: dict[str, int] = {token: i for i, token in enumerate(tokens)}
 
-    def encode(self, text: str) -> list[int]:
-        return self.encode_many([text])[0]
-
     def encode_many(self, texts: Sequence[str]) -> list[list[int]]:
         flat = self.encode_flat(texts)
         every, ends = flat.ids.tolist(), np.cumsum(flat.lengths).tolist()

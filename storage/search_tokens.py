@@ -31,6 +31,11 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
 
 
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each document begins in the flat token array."""
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+
 def save_tokens(folder: Path, group: str, docs: FlatDocs) -> None:
     np.save(folder / f"tokens_{group}.npy", docs.ids.astype(np.int32))
     np.save(folder / f"token_lengths_{group}.npy", docs.lengths.astype(np.int32))
@@ -62,7 +67,7 @@ class TokenReuse:
         m = previous.meta
         for group, (start, count) in zip(GROUPS, ((0, m.n_parents), (m.n_parents, m.n_children)), strict=True):
             lengths = np.load(previous.folder / f"token_lengths_{group}.npy").astype(np.int64)
-            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+            starts = _starts(lengths)
             usable = same[np.asarray(previous.paper[start : start + count])] if count else np.zeros(0, bool)
             tokens = np.load(previous.folder / f"tokens_{group}.npy", mmap_mode="r")
             if len(lengths) != count or int(lengths.sum()) != len(tokens):
@@ -90,7 +95,7 @@ class TokenReuse:
             _, _, starts, old_lengths, tokens = found
             lengths[~fresh] = old_lengths[at[~fresh]]
             out = np.empty(int(lengths.sum()), np.int64)
-            out_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+            out_starts = _starts(lengths)
             out[_ranges(out_starts[~fresh], lengths[~fresh])] = tokens[_ranges(starts[at[~fresh]], lengths[~fresh])]
             out[_ranges(out_starts[fresh], lengths[fresh])] = new.ids
             self.reused += int((~fresh).sum())
