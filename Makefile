@@ -34,8 +34,9 @@ BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llama-index-readers-file==0.7.0 \
 		pandas==2.3.3 pytz==2026.6 tzdata==2026.6 beautifulsoup4==4.15.0 soupsieve==4.1.2 striprtf==0.0.26 defusedxml==0.7.1
-	# DuckDB's BM25 (fts) only to compare it with bm25s in bench/search.py; the search path does not use it.
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps duckdb-extension-fts==1.5.5
+	# DuckDB's BM25 (fts) and HNSW index (vss) only to compare them with bm25s and exact numpy search in
+	# bench/search.py; the search path uses neither.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps duckdb-extension-fts==1.5.5 duckdb-extension-vss==1.5.5
 	touch $(BENCH_STAMP)
 
 # bench.lake builds lakes of 100, 1,000 and 10,000 synthetic papers: 18-26 minutes measured on this shared

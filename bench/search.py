@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from bench.search_hnsw import EF_SEARCH, hnsw_against_exact
 from bench.search_lake import DIM, Fixed, rebuild_after_changes, synthetic_lake
 from paperlake.settings import Settings
 from storage.search import Searcher
@@ -62,7 +63,7 @@ def llamaindex_ms(vectors: np.ndarray, queries: np.ndarray, repeat: int) -> floa
     return median_ms(lambda: retriever.retrieve(QueryBundle("q", embedding=queries[next(it) % len(queries)].tolist())), repeat)
 
 
-def bench_size(n: int, with_llamaindex: bool) -> dict[str, float]:
+def bench_size(n: int, with_llamaindex: bool, with_hnsw: bool = False) -> dict[str, float]:
     data_dir = OUT / f"lake-{n}"
     made = synthetic_lake(data_dir, n)
     shutil.rmtree(data_dir / "index", ignore_errors=True)  # the lake is reused between runs, the build timed each time
@@ -78,9 +79,12 @@ def bench_size(n: int, with_llamaindex: bool) -> dict[str, float]:
     row["rss_mb"] = rss_mb()
     index = searcher._fresh_index()
     in_ram = np.array(index.vectors[: index.meta.n_parents + index.meta.n_children])  # what `chunks` searches
+    row["searched"] = len(in_ram)
     row["floor_ms"] = median_ms(lambda: np.argpartition(-(in_ram @ queries[0]), K)[:K], 15)  # numpy brute force, same run
     if with_llamaindex:
         row["llamaindex_ms"] = llamaindex_ms(in_ram, queries, 5)
+    if with_hnsw:
+        row["hnsw"] = hnsw_against_exact(in_ram, queries[:32])
     in_ram = index = None  # free the 1M copy before the rebuilds
     changes = rebuild_after_changes(searcher, data_dir)
     row |= {"rebuild_added_s": changes["added_s"], "rebuild_removed_s": changes["removed_s"], "reused": changes["reused"],
@@ -142,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--llamaindex-max", type=int, default=100_000, help="largest size LlamaIndex is run at")
+    # DuckDB vss builds its HNSW graph at about 1,000 vectors/s here: 1M would take the better part of an hour.
+    parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest size DuckDB's HNSW index is built at")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"machine now: `python -c 'import numpy'` {process_s([sys.executable, '-c', 'import numpy']):.2f} s wall (load average "
@@ -149,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'vectors':>9} {'write s':>8} {'build s':>8} {'baseline':>9} {'chunks':>8} {'np floor':>8} {'hybrid':>8} "
           f"{'llamaidx':>9} {'x faster':>9} {'RSS MB':>8}")  # fmt: skip
     for n in args.sizes:
-        r = bench_size(n, n <= args.llamaindex_max)
+        r = bench_size(n, n <= args.llamaindex_max, n <= args.hnsw_max)
         li = r.get("llamaindex_ms")
         ratio = f"{li / r['chunks_ms']:8.0f}x" if li else "   n/a"
         print(f"{n:>9} {r['lake_write_s']:8.1f} {r['index_build_s']:8.1f} {r['baseline_ms']:7.1f}ms {r['chunks_ms']:6.1f}ms "
@@ -159,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
               f"tokens and {r['reused_vectors']:,.0f} vectors taken from the build before), after deleting it "
               f"{r['rebuild_removed_s']:.1f} s; "
               f"a build from nothing {r['index_build_s']:.1f} s", flush=True)  # fmt: skip
+        if r.get("hnsw"):
+            h = r["hnsw"]
+            print(f"{'':>9} DuckDB vss HNSW over the same {r['searched']:,} vectors: built in {h['build_s']:.1f} s; "
+                  + ", ".join(f"{h[f'ms_{ef}']:.1f} ms at recall@10 {h[f'recall_{ef}']:.2f} (ef_search {ef})" for ef in EF_SEARCH)
+                  + f"; exact numpy {h['exact_ms']:.1f} ms at recall 1", flush=True)  # fmt: skip
     process_n = 100_000 if 100_000 in args.sizes else args.sizes[0]
     p = process_timings(process_n)
     print(f"paperlake query at {process_n} vectors: one-shot {p['one_shot_s']:.2f} s wall (median of 5, process start "
