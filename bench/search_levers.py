@@ -8,6 +8,7 @@ as `Searcher`'s hybrid does (bench/search_quality.py checks it) before any lever
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -109,6 +110,7 @@ class Lab:
     def bm25(self, which: str, stem: bool, stop: str, pairs: bool, header: str) -> np.ndarray:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import: a line per build
         tok = tokenizer(stem, stop, pairs)
         index = bm25s.BM25(csc_backend="numpy")
         index.index([tok(t) or [""] for t in self.texts(which, header)], show_progress=False)
