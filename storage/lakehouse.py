@@ -1,7 +1,8 @@
 """The lake as DuckLake: Parquet data files plus a catalog in SQLite, with snapshots and transactions.
 
-This module is the only one that knows the lake is DuckLake. It owns attaching, table definitions,
-transactions and their retries on write conflicts, and maintenance. Callers hand it `TableSpec`s
+This module and its helpers in `storage/` (attach, catalog, changes, maintain) are the only ones that know
+the lake is DuckLake. It owns table definitions, transactions and their retries on write conflicts;
+`storage.attach` opens the lake. Callers hand it `TableSpec`s
 (any table: papers, nodes, evaluation results...) and changes (`Replace`, `Append`); everything in one
 `commit` call is one DuckLake transaction, so a reader sees all of it or none of it.
 
@@ -13,33 +14,27 @@ changes nothing creates no snapshot and no file. The SQLite catalog runs in WAL 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from storage.attach import RETRY_FOR_S, attach, attach_sql, connect_read_only, create_catalog, is_retryable
 from storage.catalog import CATALOG_FILE, NoLakeError, catalog_last_change, catalog_path, lake_exists, no_lake_error
 from storage.changes import ALIAS, Append, Change, Replace, apply, create_or_extend, set_table_options
-from storage.duck import connect, sql_literal
+from storage.duck import sql_literal
 from storage.tables import TableSpec
 
 __all__ = ["Append", "Change", "Replace", "Lakehouse", "CommitResult", "NoLakeError", "CATALOG_FILE", "lake_exists",
-           "no_lake_error", "catalog_path"]
+           "no_lake_error", "catalog_path", "attach_sql", "connect_read_only"]
 
 log = logging.getLogger(__name__)
-
-DATA_FOLDER = "lake"
-_RETRY_FOR_S = 120.0  # a writer waits this long for others' commits before giving up
-# Lost races between writers: the SQLite catalog busy, or DuckLake's logical conflicts (two deletes of one file).
-_RETRYABLE = ("database is locked", "conflict", "Conflict", "busy")
 
 Hook = Callable[[str], None]
 
@@ -56,59 +51,6 @@ class CommitResult:
 class _State:
     conn: duckdb.DuckDBPyConnection | None = None
     tables: set[str] = field(default_factory=set)  # known to exist with every column of their spec
-
-
-def attach_sql(data_dir: Path, *, read_only: bool, catalog: Path | None = None) -> str:
-    """The one ATTACH statement (the ducklake and sqlite extensions loaded first)."""
-    data_path = str(Path(data_dir).resolve() / DATA_FOLDER) + "/"
-    options = [f"DATA_PATH {sql_literal(data_path)}", "OVERRIDE_DATA_PATH true"]  # the folder may have moved
-    if read_only:
-        options.append("READ_ONLY")
-    target = sql_literal(f"ducklake:sqlite:{(catalog or catalog_path(data_dir)).resolve()}")
-    return f"ATTACH {target} AS {ALIAS} ({', '.join(options)})"
-
-
-def _create_catalog(data_dir: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A new catalog, initialised aside and linked into place whole: a process killed while creating the
-    lake leaves no catalog that readers take for a lake and cannot attach. Of two processes creating
-    it at once, the first link wins and the other uses it. Returns the lake attached on the connection
-    that created it: loading the signed extensions is most of a new connection's cost (0.2-0.3 s)."""
-    path = catalog_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    conn = connect()
-    try:
-        with closing(sqlite3.connect(tmp)) as db:
-            db.execute("PRAGMA journal_mode=WAL")  # persistent in the file: readers never block the writer
-        conn.execute(attach_sql(data_dir, read_only=False, catalog=tmp))  # DuckLake creates its tables
-        conn.execute(f"DETACH {ALIAS}")
-        with closing(sqlite3.connect(tmp)) as db:
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself before it moves
-        try:
-            os.link(tmp, path)  # atomic, and never replaces a catalog another process put there first
-        except FileExistsError:
-            pass
-    except BaseException:
-        conn.close()
-        raise
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            tmp.with_name(tmp.name + suffix).unlink(missing_ok=True)
-    return _attach(data_dir, read_only, conn)
-
-
-def connect_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the lake attached read-only as the default schema: for users' SQL."""
-    if not lake_exists(data_dir):
-        raise no_lake_error(data_dir)
-    conn = connect()
-    conn.execute(attach_sql(data_dir, read_only=True))
-    conn.execute(f"USE {ALIAS}")
-    return conn
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, duckdb.Error) and any(word in str(exc) for word in _RETRYABLE)
 
 
 class Lakehouse:
@@ -133,9 +75,9 @@ class Lakehouse:
         with self._attach_lock:
             if self._state.conn is None:
                 if self.exists():
-                    self._state.conn = _attach(self.data_dir, self.read_only)
+                    self._state.conn = attach(self.data_dir, self.read_only)
                 elif create:
-                    self._state.conn = _create_catalog(self.data_dir, self.read_only)
+                    self._state.conn = create_catalog(self.data_dir, self.read_only)
                 else:
                     raise no_lake_error(self.data_dir)
             return self._state.conn
@@ -195,7 +137,7 @@ class Lakehouse:
     def commit(self, changes: Sequence[Change], message: str | None = None) -> CommitResult:
         """Apply every change in one transaction, retrying it whole when another writer won a race."""
         self._ensure_tables({change.table.name: change.table for change in changes}.values())
-        deadline, attempt = time.monotonic() + _RETRY_FOR_S, 0
+        deadline, attempt = time.monotonic() + RETRY_FOR_S, 0
         while True:
             attempt += 1
             try:
@@ -204,7 +146,7 @@ class Lakehouse:
                 result.attempts = attempt
                 return result
             except duckdb.Error as exc:
-                if not _is_retryable(exc) or time.monotonic() > deadline:
+                if not is_retryable(exc) or time.monotonic() > deadline:
                     raise
                 log.debug("lake commit lost a race (attempt %d): %s", attempt, exc)
                 time.sleep(min(2.0, 0.05 * 1.5**attempt) * (0.5 + random.random()))
@@ -250,7 +192,7 @@ class Lakehouse:
     def _ensure_tables(self, specs: Sequence[TableSpec] | object) -> None:
         if all(spec.name in self._state.tables for spec in specs):  # type: ignore[attr-defined]
             return
-        deadline = time.monotonic() + _RETRY_FOR_S
+        deadline = time.monotonic() + RETRY_FOR_S
         while True:
             try:
                 with self._commit_lock, self.cursor(create=True) as cur:
@@ -269,25 +211,9 @@ class Lakehouse:
                     self._state.tables.update(spec.name for spec in missing)
                 return
             except duckdb.Error as exc:  # two processes creating the same table: the loser sees it next time
-                if not _is_retryable(exc) or time.monotonic() > deadline:
+                if not is_retryable(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05 + random.random() * 0.2)
-
-
-def _attach(data_dir: Path, read_only: bool, conn: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
-    """Attach (on `conn`, or a new connection), waiting out another process (or handle) that is
-    initialising a new lake's catalog or holding its lock."""
-    conn = conn or connect()
-    deadline = time.monotonic() + _RETRY_FOR_S
-    while True:
-        try:
-            conn.execute(attach_sql(data_dir, read_only=read_only))
-            return conn
-        except duckdb.Error as exc:
-            if not _is_retryable(exc) or time.monotonic() > deadline:
-                conn.close()
-                raise
-            time.sleep(0.05 + random.random() * 0.2)
 
 
 def last_change(cur: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> int:

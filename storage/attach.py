@@ -1,0 +1,94 @@
+"""Opening the lake: the ATTACH statement, creating a new catalog whole, attaching with waits, and
+which errors are lost races worth retrying. `storage.lakehouse` builds transactions on top; users'
+read-only connections (`paperlake sql`, the README's Python attach) come from `connect_read_only`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+import duckdb
+
+from storage.catalog import catalog_path, lake_exists, no_lake_error
+from storage.changes import ALIAS
+from storage.duck import connect, sql_literal
+
+DATA_FOLDER = "lake"
+RETRY_FOR_S = 120.0  # a writer waits this long for others' commits before giving up
+# Lost races between writers: the SQLite catalog busy, or DuckLake's logical conflicts (two deletes of one file).
+RETRYABLE = ("database is locked", "conflict", "Conflict", "busy")
+
+
+def attach_sql(data_dir: Path, *, read_only: bool, catalog: Path | None = None) -> str:
+    """The one ATTACH statement (the ducklake and sqlite extensions loaded first)."""
+    data_path = str(Path(data_dir).resolve() / DATA_FOLDER) + "/"
+    options = [f"DATA_PATH {sql_literal(data_path)}", "OVERRIDE_DATA_PATH true"]  # the folder may have moved
+    if read_only:
+        options.append("READ_ONLY")
+    target = sql_literal(f"ducklake:sqlite:{(catalog or catalog_path(data_dir)).resolve()}")
+    return f"ATTACH {target} AS {ALIAS} ({', '.join(options)})"
+
+
+def create_catalog(data_dir: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A new catalog, initialised aside and linked into place whole: a process killed while creating the
+    lake leaves no catalog that readers take for a lake and cannot attach. Of two processes creating
+    it at once, the first link wins and the other uses it. Returns the lake attached on the connection
+    that created it: loading the signed extensions is most of a new connection's cost (0.2-0.3 s)."""
+    path = catalog_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    conn = connect()
+    try:
+        with closing(sqlite3.connect(tmp)) as db:
+            db.execute("PRAGMA journal_mode=WAL")  # persistent in the file: readers never block the writer
+        conn.execute(attach_sql(data_dir, read_only=False, catalog=tmp))  # DuckLake creates its tables
+        conn.execute(f"DETACH {ALIAS}")
+        with closing(sqlite3.connect(tmp)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself before it moves
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a catalog another process put there first
+        except FileExistsError:
+            pass
+    except BaseException:
+        conn.close()
+        raise
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            tmp.with_name(tmp.name + suffix).unlink(missing_ok=True)
+    return attach(data_dir, read_only, conn)
+
+
+def connect_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake attached read-only as the default schema: for users' SQL."""
+    if not lake_exists(data_dir):
+        raise no_lake_error(data_dir)
+    conn = connect()
+    conn.execute(attach_sql(data_dir, read_only=True))
+    conn.execute(f"USE {ALIAS}")
+    return conn
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and any(word in str(exc) for word in RETRYABLE)
+
+
+def attach(data_dir: Path, read_only: bool, conn: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+    """Attach (on `conn`, or a new connection), waiting out another process (or handle) that is
+    initialising a new lake's catalog or holding its lock."""
+    conn = conn or connect()
+    deadline = time.monotonic() + RETRY_FOR_S
+    while True:
+        try:
+            conn.execute(attach_sql(data_dir, read_only=read_only))
+            return conn
+        except duckdb.Error as exc:
+            if not is_retryable(exc) or time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(0.05 + random.random() * 0.2)
