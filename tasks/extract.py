@@ -11,7 +11,6 @@ RPM cap (across processes too, through the global limit "llm" when a Prefect ser
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import time
@@ -35,6 +34,7 @@ from paperlake.retrying import async_retrying
 from paperlake.settings import Settings
 from storage.cache import ContentCache
 from storage.lake import Lake
+from tasks.extract_cache import Outcome, SharedExtractions, decode, encode, encode_stored
 
 log = logging.getLogger(__name__)
 
@@ -94,44 +94,7 @@ class ExtractionRun:
         }  # fmt: skip
 
 
-@dataclass
-class _Outcome:
-    output: ExtractionOutput | None
-    error: str
-    latency_s: float
-    created_at: datetime
-    cached: bool = False
-
-
-def _encode(output: ExtractionOutput, latency_s: float, created_at: datetime) -> bytes:
-    payload = {**output.__dict__, "latency_s": latency_s, "created_at": created_at.isoformat()}
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
-
-
-def _decode(value: bytes) -> _Outcome | None:
-    """A cached outcome, or None for an entry we cannot read (then it is simply extracted again)."""
-    try:
-        data = json.loads(value)
-        output = ExtractionOutput(data["summary"], list(data["questions"]), data["input_tokens"], data["output_tokens"])
-        if not output.summary or not output.questions:
-            return None
-        return _Outcome(output, "", float(data["latency_s"]), datetime.fromisoformat(data["created_at"]), cached=True)
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-SharedExtractions = Callable[[list[str]], dict[str, bytes]]  # parent text sha256 digests -> cache entries
-
-
-def encode_stored(kinds: dict[str, dict]) -> bytes:
-    """The lake's two rows of a parent (summary, questions) as a cache entry, keeping their tokens and time."""
-    summary, questions = kinds["summary"], kinds["questions"]
-    output = ExtractionOutput(summary["text"], questions["text"].split("\n"), summary["input_tokens"] or 0,
-                              summary["output_tokens"] or 0)  # fmt: skip
-    return _encode(output, summary["latency_s"] or 0.0, summary["created_at"])
-
-
-def _record(passage: ParentPassage, run: ExtractionRun, outcome: _Outcome) -> ExtractionRecord:
+def _record(passage: ParentPassage, run: ExtractionRun, outcome: Outcome) -> ExtractionRecord:
     output = outcome.output
     return ExtractionRecord(
         parent_id=passage.parent_id,
@@ -183,7 +146,17 @@ class _Extractor:
             self.run.output_tokens += output.output_tokens
             return output, time.monotonic() - started
 
-    async def outcome(self, sha: str, text: str) -> _Outcome:
+    async def known(self, digests: list[str], shared: SharedExtractions | None) -> dict[str, Outcome]:
+        """Readable outcomes of these texts from the local cache, then from `shared` (the lake), which
+        fills the local cache too."""
+        found = await asyncio.to_thread(self.cache.get_many, self.namespace, digests)
+        if shared is not None and (wanted := sorted(set(digests) - set(found))):
+            from_lake = await asyncio.to_thread(shared, wanted)
+            await asyncio.to_thread(self.cache.put_many, self.namespace, from_lake)
+            found.update(from_lake)
+        return {sha: o for sha, value in found.items() if (o := decode(value)) is not None}
+
+    async def outcome(self, sha: str, text: str) -> Outcome:
         attempts = 0
 
         async def attempt() -> tuple[ExtractionOutput, float]:
@@ -197,15 +170,15 @@ class _Extractor:
             # Our own errors are already one redacted line; anything else is described and redacted here.
             reason = one_line(str(exc)) if isinstance(exc, PaperlakeError) else describe_error(exc)
             tries = f" (after {attempts} attempts)" if attempts > 1 else ""
-            return _Outcome(None, f"{reason}{tries}", 0.0, datetime.now(timezone.utc))
-        outcome = _Outcome(output, "", latency, datetime.now(timezone.utc))
+            return Outcome(None, f"{reason}{tries}", 0.0, datetime.now(timezone.utc))
+        outcome = Outcome(output, "", latency, datetime.now(timezone.utc))
         await self._store(sha, outcome)
         return outcome
 
-    async def _store(self, sha: str, outcome: _Outcome) -> None:
+    async def _store(self, sha: str, outcome: Outcome) -> None:
         """Each success is written at once (a crash later keeps it); only successes are written."""
         assert outcome.output is not None
-        value = _encode(outcome.output, outcome.latency_s, outcome.created_at)
+        value = encode(outcome.output, outcome.latency_s, outcome.created_at)
         try:
             await asyncio.to_thread(self.cache.put_many, self.namespace, {sha: value})
         except (sqlite3.Error, OSError) as exc:  # the output is good; it just costs a call next time
@@ -236,12 +209,7 @@ async def extract_passages(
     extractor = _Extractor(llm, cache, run, limits)
     texts = {p.text_sha256: p.text for p in passages}
     uses = Counter(p.text_sha256 for p in passages)
-    found = await asyncio.to_thread(cache.get_many, extractor.namespace, list(texts))
-    if shared is not None and (wanted := sorted(set(texts) - set(found))):
-        from_lake = await asyncio.to_thread(shared, wanted)
-        await asyncio.to_thread(cache.put_many, extractor.namespace, from_lake)
-        found.update(from_lake)
-    outcomes = {sha: o for sha, value in found.items() if (o := _decode(value)) is not None}
+    outcomes = await extractor.known(list(texts), shared)
     run.cache_hits, done = len(outcomes), sum(uses[sha] for sha in outcomes)
     if on_progress:
         on_progress(done, len(passages))
