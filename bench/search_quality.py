@@ -51,7 +51,9 @@ def strategy_rankings(settings, queries: list[str]) -> Rankings:
     from storage.search import STRATEGIES, Searcher
 
     with Searcher(settings) as searcher:
-        return {s: [[r.node_id for r in hits] for hits in searcher.search_many(queries, s, max(KS))] for s in STRATEGIES}
+        rankings = {s: [[r.node_id for r in hits] for hits in searcher.search_many(queries, s, max(KS))] for s in STRATEGIES}
+        rrf = searcher.search_many(queries, "hybrid", max(KS), fusion="rrf")  # `paperlake query --fusion rrf`
+    return rankings | {"hybrid --fusion rrf": [[r.node_id for r in hits] for hits in rrf]}
 
 
 def lever_rankings(settings, queries: list[str]) -> Rankings:

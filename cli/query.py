@@ -13,7 +13,7 @@ from typing import Any
 
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
-from paperlake.strategies import DEFAULT_STRATEGY, STRATEGIES
+from paperlake.strategies import DEFAULT_FUSION, DEFAULT_STRATEGY, FUSIONS, STRATEGIES
 
 _FIRST_LINE = 70  # characters of a passage shown in the table
 
@@ -24,6 +24,9 @@ def register(commands: Any) -> None:
     query.add_argument("--strategy", choices=[*STRATEGIES, "all"], default=DEFAULT_STRATEGY,
                        help=f"default: {DEFAULT_STRATEGY}, the best on the dev set; all: the strategies side by side")  # fmt: skip
     query.add_argument("-k", type=int, default=5, help="passages per query and strategy")
+    query.add_argument("--fusion", choices=FUSIONS, default=DEFAULT_FUSION,
+                       help="how hybrid fuses its rankings: relative (scaled scores summed; the default, best on the "
+                            "dev set) or rrf (reciprocal rank fusion, k=60)")  # fmt: skip
     query.add_argument("--paper", action="append", dest="papers", metavar="ID", help="only this paper (repeatable)")
     query.add_argument("--json", action="store_true", help="one JSON object per line and result")
     query.add_argument("--queries-file", type=Path, help="one query a line; start-up is paid once")
@@ -53,7 +56,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     queries = _queries(args)
     strategies = list(STRATEGIES) if args.strategy == "all" else [args.strategy]
     with Searcher(settings) as searcher:
-        answers = {s: searcher.search_many(queries, s, args.k, args.papers) for s in strategies}
+        answers = {s: searcher.search_many(queries, s, args.k, args.papers, args.fusion) for s in strategies}
     for i, query in enumerate(queries):
         if len(strategies) > 1 and not args.json:
             _print_side_by_side(query, {s: answers[s][i] for s in strategies})

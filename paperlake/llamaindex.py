@@ -13,6 +13,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from pydantic import PrivateAttr
 
 from paperlake.embedders import Embedder
+from paperlake.strategies import DEFAULT_FUSION
 
 
 class EmbedderAdapter(BaseEmbedding):
@@ -48,21 +49,23 @@ class EmbedderAdapter(BaseEmbedding):
 class LakeRetriever(BaseRetriever):
     """The lake's search as a LlamaIndex retriever: parents as `NodeWithScore`, best first.
 
-    Takes any object with `search(query, strategy, k, paper_ids)` returning results shaped like
+    Takes any object with `search(query, strategy, k, paper_ids, fusion)` returning results shaped like
     `storage.search.SearchResult` (duck typing: paperlake/ never imports storage/), so
     `RetrieverQueryEngine.from_args(retriever, llm=...)` works as in the recursive-retriever notebook.
     Build one with `Searcher(settings).as_retriever(strategy, k)`.
     """
 
-    def __init__(self, searcher: Any, strategy: str, k: int = 5, paper_ids: Sequence[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, searcher: Any, strategy: str, k: int = 5, paper_ids: Sequence[str] | None = None,
+                 fusion: str = DEFAULT_FUSION, **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
+        self._fusion = fusion
         self._searcher = searcher
         self._strategy = strategy
         self._k = k
         self._paper_ids = list(paper_ids) if paper_ids is not None else None
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        results = self._searcher.search(query_bundle.query_str, self._strategy, self._k, self._paper_ids)
+        results = self._searcher.search(query_bundle.query_str, self._strategy, self._k, self._paper_ids, self._fusion)
         return [NodeWithScore(node=_text_node(result), score=float(result.score)) for result in results]
 
 

@@ -8,3 +8,8 @@ from __future__ import annotations
 
 STRATEGIES: tuple[str, ...] = ("baseline", "chunks", "metadata", "hybrid")
 DEFAULT_STRATEGY = "hybrid"  # best on the dev set (README, "Retrieval quality")
+
+# How `hybrid` fuses its rankings: relative score fusion (each list's scores min-max scaled, summed), or
+# reciprocal rank fusion (1 / (60 + rank) summed). Relative is the default: best on the dev set.
+FUSIONS: tuple[str, ...] = ("relative", "rrf")
+DEFAULT_FUSION = "relative"

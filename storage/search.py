@@ -18,7 +18,7 @@ import numpy as np
 from paperlake.embedders import Embedder, make_embedder
 from paperlake.errors import PaperlakeError
 from paperlake.settings import Settings
-from paperlake.strategies import DEFAULT_STRATEGY, STRATEGIES
+from paperlake.strategies import DEFAULT_FUSION, DEFAULT_STRATEGY, FUSIONS, STRATEGIES
 from storage.catalog import catalog_last_change
 from storage.search_index import INDEXED_TABLES, KINDS, SearchIndex, build_lock, index_root, open_current
 from storage.search_rank import FUSION_DEPTH, Ranking, bm25_ranking, dense_ranking, fuse
@@ -111,13 +111,14 @@ class Searcher:
 
     # ---- searching ----------------------------------------------------------------------------
     def search(self, query: str, strategy: str = DEFAULT_STRATEGY, k: int = 5,
-               paper_ids: Sequence[str] | None = None) -> list[SearchResult]:  # fmt: skip
-        return self.search_many([query], strategy, k, paper_ids)[0]
+               paper_ids: Sequence[str] | None = None, fusion: str = DEFAULT_FUSION) -> list[SearchResult]:  # fmt: skip
+        return self.search_many([query], strategy, k, paper_ids, fusion)[0]
 
     def search_many(self, queries: Sequence[str], strategy: str = DEFAULT_STRATEGY, k: int = 5,
-                    paper_ids: Sequence[str] | None = None) -> list[list[SearchResult]]:  # fmt: skip
-        """Every query's top `k` parents; all queries embedded in one batch (start-up paid once)."""
-        _check_request(queries, strategy, k)
+                    paper_ids: Sequence[str] | None = None, fusion: str = DEFAULT_FUSION) -> list[list[SearchResult]]:  # fmt: skip
+        """Every query's top `k` parents; all queries embedded in one batch (start-up paid once).
+        `fusion` (FUSIONS): how `hybrid` fuses its rankings; the other strategies have none."""
+        _check_request(queries, strategy, k, fusion)
         index = self._fresh_index()
         papers = self._paper_numbers(index, paper_ids)
         vectors = self._embed(list(queries))
@@ -127,7 +128,7 @@ class Searcher:
         rankings: list[Ranking] = []
         for start in range(0, len(queries), _QUERY_BATCH):
             batch = list(queries[start : start + _QUERY_BATCH])
-            rankings += _rank(index, strategy, batch, vectors[start : start + _QUERY_BATCH], k, papers)
+            rankings += _rank(index, strategy, batch, vectors[start : start + _QUERY_BATCH], k, papers, fusion)
         return [_results(index, query, strategy, ranking) for query, ranking in zip(queries, rankings, strict=True)]
 
     def _paper_numbers(self, index: SearchIndex, paper_ids: Sequence[str] | None) -> np.ndarray | None:
@@ -150,11 +151,12 @@ class Searcher:
             self._house = None
         self._index = None
 
-    def as_retriever(self, strategy: str = DEFAULT_STRATEGY, k: int = 5, paper_ids: Sequence[str] | None = None) -> Any:
+    def as_retriever(self, strategy: str = DEFAULT_STRATEGY, k: int = 5, paper_ids: Sequence[str] | None = None,
+                     fusion: str = DEFAULT_FUSION) -> Any:  # fmt: skip
         """A LlamaIndex `BaseRetriever` over this searcher (imports llama-index: not for quick paths)."""
         from paperlake.llamaindex import LakeRetriever
 
-        return LakeRetriever(self, strategy=strategy, k=k, paper_ids=paper_ids)
+        return LakeRetriever(self, strategy=strategy, k=k, paper_ids=paper_ids, fusion=fusion)
 
     def __enter__(self) -> Searcher:
         return self
@@ -163,9 +165,11 @@ class Searcher:
         self.close()
 
 
-def _check_request(queries: Sequence[str], strategy: str, k: int) -> None:
+def _check_request(queries: Sequence[str], strategy: str, k: int, fusion: str) -> None:
     if strategy not in STRATEGIES:
         raise SearchError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    if fusion not in FUSIONS:
+        raise SearchError(f"unknown fusion {fusion!r}: choose one of {', '.join(FUSIONS)}")
     if k < 1:
         raise SearchError(f"k must be at least 1, not {k}")
     if any(not query.strip() for query in queries):
@@ -173,12 +177,12 @@ def _check_request(queries: Sequence[str], strategy: str, k: int) -> None:
 
 
 def _rank(index: SearchIndex, strategy: str, queries: list[str], vectors: np.ndarray, k: int,
-          papers: np.ndarray | None) -> list[Ranking]:  # fmt: skip
+          papers: np.ndarray | None, fusion: str) -> list[Ranking]:  # fmt: skip
     if strategy != "hybrid":
         return dense_ranking(index, strategy, vectors, k, papers)
     depth = max(k, FUSION_DEPTH)
     dense = dense_ranking(index, "chunks", vectors, depth, papers)
-    return [fuse([ranking, *bm25_ranking(index, query, depth, papers)], k) for query, ranking in zip(queries, dense, strict=True)]
+    return [fuse([ranking, *bm25_ranking(index, query, depth, papers)], k, fusion) for query, ranking in zip(queries, dense, strict=True)]
 
 
 def _results(index: SearchIndex, query: str, strategy: str, ranking: Ranking) -> list[SearchResult]:

@@ -13,6 +13,7 @@ import numpy as np
 from storage.search_index import SearchIndex
 
 FUSION_DEPTH = 100  # parents taken from each list into the fusion: far past any k a reader looks at
+RRF_K = 60  # reciprocal rank fusion's constant, as its paper (Cormack et al., 2009) and LlamaIndex set it
 
 
 @dataclass
@@ -108,9 +109,10 @@ def bm25_ranking(index: SearchIndex, query: str, depth: int, papers: np.ndarray 
     return out
 
 
-def fuse(rankings: list[Ranking], k: int) -> Ranking:
+def fuse(rankings: list[Ranking], k: int, method: str = "relative") -> Ranking:
     """Relative score fusion: each list's scores min-max scaled to [0, 1] over its entries (its best 1,
     its last 0, a parent it lacks 0), summed per parent. LlamaIndex's `relative_score` fusion mode.
+    `method="rrf"`: reciprocal rank fusion instead, each list giving a parent 1 / (RRF_K + its rank).
 
     Chosen over reciprocal rank fusion by measurement (bench/search_levers.py): RRF (k=60) counts only
     ranks, so a parent both BM25 lists put first by a wide margin lost to one ranked second there and
@@ -121,7 +123,8 @@ def fuse(rankings: list[Ranking], k: int) -> Ranking:
     total: dict[int, float] = {}
     best: dict[int, tuple[int, int]] = {}  # parent -> (rank, matched row)
     for ranking in rankings:
-        for rank, (parent, gain, row) in enumerate(zip(ranking.parents.tolist(), _scaled(ranking.scores).tolist(),
+        gains = _reciprocal(len(ranking.scores)) if method == "rrf" else _scaled(ranking.scores)
+        for rank, (parent, gain, row) in enumerate(zip(ranking.parents.tolist(), gains.tolist(),
                                                        ranking.matched.tolist(), strict=True), start=1):  # fmt: skip
             total[parent] = total.get(parent, 0.0) + gain
             if parent not in best or rank < best[parent][0]:
@@ -130,6 +133,11 @@ def fuse(rankings: list[Ranking], k: int) -> Ranking:
     return Ranking(
         np.asarray(order, np.int32), np.asarray([total[p] for p in order], np.float32), np.asarray([best[p][1] for p in order], np.int32)
     )
+
+
+def _reciprocal(n: int) -> np.ndarray:
+    """Reciprocal rank fusion's gains of a list of `n`, best first."""
+    return 1.0 / (RRF_K + np.arange(1, n + 1, dtype=np.float64))
 
 
 def _scaled(scores: np.ndarray) -> np.ndarray:

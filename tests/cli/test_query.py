@@ -52,6 +52,8 @@ def test_json_has_exactly_the_contract_keys_and_a_new_paper_is_found_next_time(l
     assert _run(["ingest", str(pdf)], lake_env).returncode == 0
     after = _json_lines(_run(["query", "tomato seedlings and blight", "-k", "1", "--json"], lake_env).stdout)
     assert after[0]["title"] == "Growing Tomatoes" and after[0]["strategy"] == "hybrid"  # the default strategy
+    rrf = _json_lines(_run(["query", "tomato seedlings and blight", "-k", "1", "--json", "--fusion", "rrf"], lake_env).stdout)
+    assert rrf[0]["node_id"] == after[0]["node_id"] and rrf[0]["score"] < 0.05  # ranks fused: at most 3 / 61
 
     only = _run(["query", "tomato seedlings", "--paper", rows[0]["paper_id"], "--json", "-k", "5"], lake_env)
     assert {row["paper_id"] for row in _json_lines(only.stdout)} == {rows[0]["paper_id"]}

@@ -126,6 +126,10 @@ def test_hybrid_finds_an_exact_rare_term_the_vectors_miss(lake: Lake) -> None:
     assert hybrid[0].text.startswith("Parent zero") and hybrid[0].matched_kind in ("parent", "child")
     # a0: 1 from each BM25 list (their only entry), 0 from the dense list (its last); b0: 1 from the dense list.
     assert [r.score for r in hybrid] == pytest.approx([2.0, 1.0])
+    with searcher(lake) as s:
+        rrf = s.search("zyxwvut", "hybrid", k=2, fusion="rrf")
+    # Reciprocal rank fusion: a0 first in both BM25 lists (2/61) plus its dense rank; b0 1/61 from the dense list.
+    assert rrf[0].node_id == hybrid[0].node_id and 2 / 61 < rrf[0].score < 3 / 61 and rrf[1].score == pytest.approx(1 / 61, abs=1e-6)
 
 
 def test_fusion_scales_each_list_so_a_confident_list_outweighs_a_flat_one() -> None:
@@ -142,6 +146,10 @@ def test_fusion_scales_each_list_so_a_confident_list_outweighs_a_flat_one() -> N
     assert fused.matched.tolist() == [100, 101, 102, 103]  # from the list that ranks each parent best
     assert fuse([ranking([5], [0.3])], k=3).scores.tolist() == [1.0]  # one entry: the list's best
 
+    rrf = fuse([dense, bm25_parents, bm25_children], k=4, method="rrf")  # the same lists by rank alone
+    assert rrf.parents.tolist() == [1, 0, 2, 3]
+    assert rrf.scores.tolist() == pytest.approx([1 / 61 + 2 / 62, 1 / 65 + 2 / 61, 1 / 62 + 1 / 63, 1 / 63])
+
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_paper_filter_restricts_every_strategy(lake: Lake, strategy: str) -> None:
@@ -154,7 +162,8 @@ def test_paper_filter_restricts_every_strategy(lake: Lake, strategy: str) -> Non
 def test_one_line_errors(lake: Lake, tmp_path: Path) -> None:
     with searcher(lake) as s:
         for query, kwargs, words in [(" ", {}, "empty query"), ("x", {"paper_ids": ["2399.99999"]}, "2399.99999"),
-                                     ("x", {"strategy": "magic"}, "magic"), ("x", {"k": 0}, "k must")]:  # fmt: skip
+                                     ("x", {"strategy": "magic"}, "magic"), ("x", {"k": 0}, "k must"),
+                                     ("x", {"fusion": "magic"}, "unknown fusion 'magic'")]:  # fmt: skip
             with pytest.raises(SearchError, match=words) as caught:
                 s.search(query, **kwargs)
             assert "\n" not in str(caught.value)
