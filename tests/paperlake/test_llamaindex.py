@@ -31,6 +31,8 @@ def _lake(tmp_path: Path) -> Path:
 def test_retriever_returns_parents_with_their_metadata(tmp_path: Path) -> None:
     with Searcher(Settings(data_dir=_lake(tmp_path))) as searcher:
         found = searcher.as_retriever("baseline", k=1).retrieve("key concepts for safety finetuning")
+        by_rank = searcher.as_retriever("hybrid", k=2, fusion="rrf").retrieve("key concepts for safety finetuning")
+    assert by_rank[0].node.get_content() == SAFETY and by_rank[0].score < 3 / 61  # reciprocal ranks, not scaled scores
     assert len(found) == 1 and isinstance(found[0], NodeWithScore)
     assert found[0].node.get_content() == SAFETY and found[0].score > 0
     assert found[0].node.metadata | {} == {"paper_id": "2307.09288", "title": "Llama 2", "page_start": 1, "page_end": 1,
