@@ -1,8 +1,8 @@
 """The lake as DuckLake: Parquet data files plus a catalog in SQLite, with snapshots and transactions.
 
-This module and its helpers in `storage/` (attach, catalog, changes, maintain) are the only ones that know
-the lake is DuckLake. It owns table definitions, transactions and their retries on write conflicts;
-`storage.attach` opens the lake. Callers hand it `TableSpec`s
+Only `storage/` knows the lake is DuckLake: this module owns table definitions, transactions and their
+retries on write conflicts; `storage.attach` opens the lake, `storage.catalog` reads its SQLite catalog,
+`storage.changes` turns changes into SQL, `storage.maintain` keeps it small. Callers hand it `TableSpec`s
 (any table: papers, nodes, evaluation results...) and changes (`Replace`, `Append`); everything in one
 `commit` call is one DuckLake transaction, so a reader sees all of it or none of it.
 
