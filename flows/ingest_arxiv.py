@@ -36,8 +36,11 @@ def ingest_arxiv(
     options = IngestOptions(chunking=chunking, force=force)
     sources, invalid = resolve_refs(arxiv_ids)
     reports = [PaperReport(e.paper_id, "failed", reason=e.one_line) for e in invalid]
-    metadata = lookup_metadata_task(settings, sources) if sources else {}
+    # arXiv's answer and the lake's committed rows at once: opening the lake (its extensions' signature
+    # checks, the attach: about 0.2 s) overlaps the metadata request, which the real API takes longer to answer.
+    asked = lookup_metadata_task.submit(settings, sources) if sources else None
     stored = stored_papers_task(settings, sources) if sources and not force else {}
+    metadata = asked.result() if asked is not None else {}
     skipped, todo = split_current(sources, metadata, stored, options, settings)  # no task for a paper already current
     futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings, stored.get(s.paper_id)) for s in todo]
     reports += skipped
