@@ -72,8 +72,10 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list, float
     settings = Settings(data_dir=data_dir)
     started = time.perf_counter()
     sources, _ = resolve_refs(refs)
-    metadata, stored = lookup_metadata(settings, sources), stored_papers(settings, sources)
     with ThreadPoolExecutor(settings.workers) as pool:
+        asked = pool.submit(lookup_metadata, settings, sources)  # as the flow does: the lake opens meanwhile
+        stored = stored_papers(settings, sources)
+        metadata = asked.result()
         reports = list(pool.map(lambda s: ingest_paper(s, metadata.get(s.paper_id), IngestOptions(), settings,
                                                        stored.get(s.paper_id)), sources))  # fmt: skip
     index_s = 0.0

@@ -54,10 +54,13 @@ def as_a_new_process():
         contexts.cache_clear()
 
 
+def index_s(result):
+    return result[2] if len(result) > 2 else 0.0  # today's run ends by building the search index
+
+
 out = []
 for i in range(runs):
     result = without_prefect(refs, root / f"cold-{i}")
-    index_s = result[2] if len(result) > 2 else 0.0  # today's run ends by building the search index
     warm = without_prefect(refs, root / f"cold-{i}")  # the same papers again: every one is current
     as_a_new_process()
     reopened = without_prefect(refs, root / f"cold-{i}")
@@ -65,8 +68,8 @@ for i in range(runs):
     without_prefect(refs[:1], root / f"night-{i}")
     as_a_new_process()
     night = without_prefect(refs, root / f"night-{i}")
-    out.append({"total_s": result[0], "index_s": index_s, "warm_s": warm[0], "reopened_s": reopened[0],
-                "night_s": night[0] - (night[2] if len(night) > 2 else 0.0),
+    out.append({"total_s": result[0], "index_s": index_s(result), "warm_s": warm[0], "reopened_s": reopened[0],
+                "night_s": night[0] - index_s(night),
                 "ok": sum(r.status == "ok" for r in result[1]), "night_ok": sum(r.status == "ok" for r in night[1])})
 print("RESULT " + json.dumps(out))
 """

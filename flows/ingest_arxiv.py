@@ -37,7 +37,7 @@ def ingest_arxiv(
     sources, invalid = resolve_refs(arxiv_ids)
     reports = [PaperReport(e.paper_id, "failed", reason=e.one_line) for e in invalid]
     # arXiv's answer and the lake's committed rows at once: opening the lake (its extensions' signature
-    # checks, the attach: about 0.2 s) overlaps the metadata request, which the real API takes longer to answer.
+    # checks, the attach: about 0.2 s) costs no time of its own whenever arXiv takes longer to answer.
     asked = lookup_metadata_task.submit(settings, sources) if sources else None
     stored = stored_papers_task(settings, sources) if sources and not force else {}
     metadata = asked.result() if asked is not None else {}
