@@ -66,7 +66,8 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list, float
     of them spent refreshing the search index at the end)."""
     from paperlake.ids import resolve_refs
     from paperlake.settings import Settings
-    from tasks.ingest import IngestOptions, ingest_paper, lookup_metadata, stored_papers
+    from tasks.ingest import IngestOptions, ingest_paper
+    from tasks.ingest_run import lookup_metadata, remember_papers, stored_papers
     from tasks.search_index import refresh_search_index
 
     settings = Settings(data_dir=data_dir)
@@ -81,6 +82,8 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list, float
     index_s = 0.0
     if any(r.status == "ok" for r in reports):  # as the flow does: the search index made current at the end
         index_s = refresh_search_index(settings) or 0.0
+    if any(r.status != "skipped" for r in reports):  # as the flow does: the lake's new state remembered
+        remember_papers(settings)
     return time.perf_counter() - started, reports, index_s
 
 

@@ -10,7 +10,8 @@ from paperlake.ids import resolve_refs
 from paperlake.models import PaperReport
 from paperlake.settings import load_settings, workers_for_flows
 from tasks.chunk import ChunkingOptions
-from tasks.ingest import IngestOptions, ingest_paper_task, lookup_metadata_task, split_current, stored_papers_task
+from tasks.ingest import IngestOptions, ingest_paper_task
+from tasks.ingest_run import lookup_metadata_task, remember_papers_task, split_current, stored_papers_task
 from tasks.report import RunProgress, failure_message, publish_table, report_rows
 from tasks.run_logs import start_run
 from tasks.search_index import refresh_search_index_task
@@ -56,6 +57,8 @@ def ingest_arxiv(
             message = "; ".join(filter(None, [message, f"extraction: {extraction.message}"]))
     elif any(r.status == "ok" for r in reports):  # the extraction subflow refreshes it otherwise
         refresh_search_index_task(settings)
+    if futures or extract:  # the lake changed: the next run's skip check then need not open it
+        remember_papers_task(settings)
     if message:
         return Failed(message=message, data=reports)
     return Completed(message=f"{len(reports)} papers in the lake", data=reports)

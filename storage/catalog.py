@@ -39,15 +39,36 @@ def no_lake_error(data_dir: Path) -> NoLakeError:
                        "or run `paperlake ingest` to start a lake there")  # fmt: skip
 
 
+def _read_only(data_dir: Path) -> closing[sqlite3.Connection]:
+    if not lake_exists(data_dir):
+        raise no_lake_error(data_dir)
+    uri = f"file:{catalog_path(data_dir).resolve()}?mode=ro"
+    return closing(sqlite3.connect(uri, uri=True, timeout=_READ_TIMEOUT_S))
+
+
 def catalog_last_change(data_dir: Path, tables: Sequence[str]) -> int:
     """The latest snapshot that changed any of `tables` (0: none), read from the SQLite catalog directly:
     well under a millisecond, no attach. `storage.lakehouse.last_change` asks DuckLake the same inside
     a transaction."""
-    if not lake_exists(data_dir):
-        raise no_lake_error(data_dir)
-    uri = f"file:{catalog_path(data_dir).resolve()}?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True, timeout=_READ_TIMEOUT_S)) as db:
+    with _read_only(data_dir) as db:
         return _catalog_last_change(db, tables)
+
+
+def catalog_head(data_dir: Path) -> tuple[int, str] | None:
+    """The lake's latest snapshot, (id, commit time), read from the SQLite catalog directly (None: no lake,
+    or one still being created). Any commit changes it; nothing else does (expiry never removes the
+    latest snapshot). The time tells apart two lakes made one after the other in the same folder."""
+    if not lake_exists(data_dir):
+        return None
+    with _read_only(data_dir) as db:
+        try:
+            latest = "SELECT snapshot_id, snapshot_time FROM ducklake_snapshot ORDER BY snapshot_id DESC LIMIT 1"
+            row = db.execute(latest).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+    return (int(row[0]), str(row[1])) if row else None
 
 
 _CHANGE = re.compile(r'(\w+):("(?:[^"]|"")*"(?:\."(?:[^"]|"")*")*|[^,]*)')

@@ -17,13 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 from filelock import FileLock
 
 from paperlake.ids import safe_file_stem
 from paperlake.models import Node
-from storage.lakehouse import Append, CommitResult, Lakehouse, NoLakeError, Replace
+from storage.catalog import catalog_head
+from storage.lakehouse import Append, CommitResult, Lakehouse, NoLakeError, Replace, no_lake_error
+from storage.papers_memo import SKIP_COLUMNS, PapersMemo
 from storage.schema import EMBEDDINGS, EXTRACTIONS, NODES, PAPER_TABLES, PAPERS
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ class Lake:
         self.locks_dir = self.data_dir / ".locks"
         self.pdf_dir = self.data_dir / "pdfs"
         self.house = Lakehouse(self.data_dir)
+        self.memo = PapersMemo(self.data_dir)
 
     @property
     def hooks(self) -> list:
@@ -110,6 +114,33 @@ class Lake:
         table = self._rows("SELECT * FROM papers WHERE list_contains(?, paper_id)", [sorted(set(paper_ids))])
         rows = table.select(PAPERS.schema.names).to_pylist() if table is not None else []
         return {row["paper_id"]: row for row in rows}
+
+    def current_papers(self, paper_ids: list[str]) -> dict[str, dict]:
+        """The skip check's columns (SKIP_COLUMNS) of these papers' committed rows, by id: from the memo
+        when no commit came since it was written (the lake is then not even opened), else from the
+        lake, whose answer the memo keeps for the next run."""
+        head = catalog_head(self.data_dir)
+        if head is None or not paper_ids:
+            return {}
+        found = self.memo.read(head, paper_ids)
+        if found is not None:
+            return found
+        wanted = set(paper_ids)
+        return {row["paper_id"]: row for row in self.remember_papers().to_pylist() if row["paper_id"] in wanted}
+
+    def remember_papers(self) -> pa.Table:
+        """Every paper's SKIP_COLUMNS at the latest snapshot, kept in the memo for the runs that follow."""
+        head = catalog_head(self.data_dir)
+        if head is None:
+            raise no_lake_error(self.data_dir)
+        with self.house.reading() as (cur, snapshot):
+            try:
+                table = cur.execute(f"SELECT {', '.join(SKIP_COLUMNS)} FROM papers").to_arrow_table()
+            except duckdb.CatalogException:  # a lake with no paper committed yet
+                table = PAPERS.schema.empty_table().select(list(SKIP_COLUMNS))
+        if snapshot == head[0]:  # else a commit came between the two reads: the next run reads again
+            self.memo.write(head, table)
+        return table
 
     def read_nodes(self, paper_id: str) -> list[Node]:
         table = self._rows("SELECT * FROM nodes WHERE paper_id = ? ORDER BY kind, chunk_size, position", [paper_id])

@@ -67,6 +67,11 @@ class Lakehouse:
     def exists(self) -> bool:
         return lake_exists(self.data_dir)
 
+    @property
+    def is_open(self) -> bool:
+        """Whether this handle has attached the lake (loaded the extensions): what a memo hit saves."""
+        return self._state.conn is not None
+
     def _connection(self, create: bool) -> duckdb.DuckDBPyConnection:
         if not create and self._state.conn is None and not self.exists():
             # Before the lock: a reader need not wait while another thread creates the lake, nothing

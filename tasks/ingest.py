@@ -30,7 +30,7 @@ from storage.cache import ContentCache
 from storage.lake import Lake
 from tasks.chunk import INGEST_PRELOAD, ChunkingOptions, parse_and_chunk
 from tasks.embed import EmbedStats, embed_texts
-from tasks.fetch import ArxivApiError, ArxivClient
+from tasks.fetch import ArxivClient
 from tasks.parse import TEXT_VERSION, run_parser
 
 log = logging.getLogger(__name__)
@@ -89,21 +89,6 @@ def _ingest_context(settings: Settings) -> IngestContext:
     return IngestContext(settings)
 
 
-def lookup_metadata(settings: Settings, sources: list[PaperSource]) -> dict[str, ArxivMetadata | PaperError]:
-    """arXiv metadata for every arXiv source, in batched requests; an unreachable arXiv fails each."""
-    ids = [s.paper_id for s in sources if s.source == "arxiv"]
-    if not ids:
-        return {}
-    try:
-        with ingest_context(settings).arxiv_client() as client:
-            found = client.fetch_metadata(ids)
-    except ArxivApiError as exc:  # arXiv unreachable or broken: name the setting that points at it
-        hint = f" (PAPERLAKE_ARXIV_URL={settings.arxiv_url})"
-        return {e.paper_id: PaperError(e.paper_id, e.reason, e.detail + hint) for e in exc.paper_errors()}
-    missing = PaperError("", "not_found", f"arXiv at {settings.arxiv_url} has no record of this id")
-    return {pid: found.get(pid) or PaperError(pid, missing.reason, missing.detail) for pid in ids}
-
-
 def _obtain_pdf(source: PaperSource, version: str | None, ctx: IngestContext, force: bool) -> tuple[Path, str]:
     if source.source == "local":
         assert source.path is not None
@@ -149,7 +134,7 @@ def _is_current(previous: dict | None, version: str | None, config: str) -> bool
     return bool(previous) and previous["status"] == "ok" and previous["version"] == version and previous["ingest_config"] == config
 
 
-def _skipped(previous: dict) -> PaperReport:
+def skipped_report(previous: dict) -> PaperReport:
     return PaperReport(previous["paper_id"], "skipped", previous["n_pages"], title=previous["title"] or "", reason="already in the lake")
 
 
@@ -159,7 +144,7 @@ def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: Ing
     version = source.requested_version or (meta.version if meta else None)
     previous = ctx.lake.read_paper(pid)
     if not options.force and _is_current(previous, version, config):
-        return _skipped(previous)
+        return skipped_report(previous)
     pdf_path, pdf_sha = _obtain_pdf(source, version, ctx, options.force)
     parsed, nodes = run_parser(
         parse_and_chunk, pdf_path, pid, s.pdf_engine, s.max_pages, options.chunking,
@@ -221,36 +206,9 @@ def embed_nodes(nodes: list[Node], ctx: IngestContext, *, in_lake: bool = True) 
         raise PaperError(nodes[0].paper_id if nodes else "", "embed_failed", describe_error(exc)) from exc
 
 
-def _stored_is_current(source: PaperSource, meta: object, stored: dict | None, options: IngestOptions, settings: Settings) -> bool:
+def stored_is_current(source: PaperSource, meta: object, stored: dict | None, options: IngestOptions, settings: Settings) -> bool:
     version = source.requested_version or (meta.version if isinstance(meta, ArxivMetadata) else None)
     return stored is not None and not options.force and _is_current(stored, version, options.config_json(settings))
-
-
-def split_current(
-    sources: list[PaperSource], metadata: dict[str, ArxivMetadata | PaperError], stored: dict[str, dict],
-    options: IngestOptions, settings: Settings,
-) -> tuple[list[PaperReport], list[PaperSource]]:  # fmt: skip
-    """(a `skipped` report for each paper the lake already holds as asked, the sources left to ingest).
-
-    A flow submits a task only for the second list: re-running a list of a thousand papers then costs
-    a thousand lookups in one lake read, not a thousand task runs (Prefect: 5-35 ms each, worse past ~1,000)."""
-    skipped, todo = [], []
-    for source in sources:
-        previous = stored.get(source.paper_id)
-        if _stored_is_current(source, metadata.get(source.paper_id), previous, options, settings):
-            assert previous is not None
-            skipped.append(_skipped(previous))
-        else:
-            todo.append(source)
-    return skipped, todo
-
-
-def stored_papers(settings: Settings, sources: list[PaperSource]) -> dict[str, dict]:
-    """The committed `papers` rows of these papers, in one lake read for the whole run. With no lake
-    yet, the lake and its tables are made on a thread meanwhile: every paper of the run will commit."""
-    lake = ingest_context(settings).lake
-    lake.prepare_in_background()
-    return lake.read_papers([s.paper_id for s in sources])
 
 
 def ingest_paper(
@@ -259,13 +217,13 @@ def ingest_paper(
 ) -> PaperReport:  # fmt: skip
     """Ingest one paper; never raises: the report says what happened, so other papers go on.
 
-    `stored`: the paper's committed row as `stored_papers` read it for the run. When it is already
+    `stored`: the paper's committed row as `tasks.ingest_run.stored_papers` read it for the run. When it is already
     current, the paper is skipped with no lock and no lake read of its own (a warm run of N papers then
     costs one lake read, not N): committed state is whole, so it is safe to trust without the lock."""
     ctx, started = ingest_context(settings), time.monotonic()
-    if _stored_is_current(source, meta, stored, options, settings):
+    if stored_is_current(source, meta, stored, options, settings):
         assert stored is not None
-        report = _skipped(stored)
+        report = skipped_report(stored)
         report.seconds = round(time.monotonic() - started, 3)
         return report
     try:
@@ -297,19 +255,9 @@ def _record_failure(source: PaperSource, meta: object, exc: Exception, options: 
     return PaperReport(source.paper_id, "failed", reason=error.one_line, title=row["title"] or "", extra={"kept_previous": kept})
 
 
-@task(name="fetch-arxiv-metadata", cache_policy=NO_CACHE)
-def lookup_metadata_task(settings: Settings, sources: list[PaperSource]) -> dict[str, ArxivMetadata | PaperError]:
-    return lookup_metadata(settings, sources)
-
-
 @task(name="ingest-paper", task_run_name="ingest-{source.paper_id}", cache_policy=NO_CACHE)
 def ingest_paper_task(
     source: PaperSource, meta: ArxivMetadata | PaperError | None, options: IngestOptions, settings: Settings,
     stored: dict | None = None,
 ) -> PaperReport:  # fmt: skip
     return ingest_paper(source, meta, options, settings, stored)
-
-
-@task(name="read-stored-papers", cache_policy=NO_CACHE)
-def stored_papers_task(settings: Settings, sources: list[PaperSource]) -> dict[str, dict]:
-    return stored_papers(settings, sources)

@@ -9,6 +9,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 
 from flows.ingest_arxiv import ingest_arxiv
+from storage.lake import Lake
 from storage.lakehouse import Lakehouse
 from storage.lakehouse import connect_read_only as connect
 from storage.search_index import INDEXED_TABLES, index_root, open_current
@@ -77,6 +78,8 @@ def test_warm_rerun_downloads_nothing_and_overwrites_nothing(lake_env, arxiv_ser
     before = _sql(lake_env, "SELECT node_id FROM nodes ORDER BY 1")
     requests, footprint = len(arxiv_server.requests), lake_footprint(lake_env)
     assert footprint[1]  # real Parquet files, not only rows inlined in the catalog
+    fresh = Lake(lake_env)  # a new process's first look: the run left the lake's new state remembered
+    assert fresh.current_papers(["2307.09288"])["2307.09288"]["status"] == "ok" and not fresh.house.is_open
 
     state = ingest_arxiv(["2307.09288"], return_state=True)
     assert state.is_completed()

@@ -12,7 +12,8 @@ from storage.lakehouse import connect_read_only as connect
 from tasks.chunk import ChunkingOptions
 from tasks.derive import collect_passages, records_by_paper, write_extractions
 from tasks.extract import extract_with_settings
-from tasks.ingest import IngestOptions, ingest_context, ingest_paper, lookup_metadata
+from tasks.ingest import IngestOptions, ingest_context, ingest_paper
+from tasks.ingest_run import lookup_metadata
 from tests.helpers import snapshot_problems
 from tests.pdfs import make_pdf, sample_pages
 
