@@ -56,9 +56,10 @@ class _State:
 class Lakehouse:
     """One process's handle on the lake under `data_dir`. Thread-safe; attaches on first use."""
 
-    def __init__(self, data_dir: Path, *, read_only: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, read_only: bool = False, threads: int | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.read_only = read_only
+        self.threads = threads  # DuckDB's threads per statement (None: its default, one per core)
         self.hooks: list[Hook] = []  # a seam: called at "begin", "staged:<table>", "before_commit", "committed"
         self._state = _State()
         self._attach_lock = threading.Lock()
@@ -80,11 +81,14 @@ class Lakehouse:
         with self._attach_lock:
             if self._state.conn is None:
                 if self.exists():
-                    self._state.conn = attach(self.data_dir, self.read_only)
+                    conn = attach(self.data_dir, self.read_only)
                 elif create:
-                    self._state.conn = create_catalog(self.data_dir, self.read_only)
+                    conn = create_catalog(self.data_dir, self.read_only)
                 else:
                     raise no_lake_error(self.data_dir)
+                if self.threads:
+                    conn.execute(f"SET threads = {int(self.threads)}")
+                self._state.conn = conn
             return self._state.conn
 
     @contextmanager
@@ -96,6 +100,20 @@ class Lakehouse:
             yield cur
         finally:
             cur.close()
+
+    @contextmanager
+    def all_threads(self) -> Iterator[None]:
+        """DuckDB's default parallelism, for one big read (a search index build), on a handle opened
+        with fewer threads. The setting is the handle's, not the statement's: hold it briefly."""
+        if not self.threads:
+            yield
+            return
+        conn = self._connection(create=False)
+        conn.execute("RESET threads")
+        try:
+            yield
+        finally:
+            conn.execute(f"SET threads = {int(self.threads)}")
 
     def close(self) -> None:
         with self._attach_lock:

@@ -31,7 +31,8 @@ def refresh_search_index(settings: Settings) -> float | None:
     try:
         # Opening it builds the index when the lake changed since the last build; through the run's own
         # lake handle, which has DuckDB's extensions loaded already.
-        with Searcher(settings, house=ingest_context(settings).lake.house):
+        house = ingest_context(settings).lake.house
+        with house.all_threads(), Searcher(settings, house=house):
             pass
     except Exception as exc:  # noqa: BLE001 - the run's data landed; the next search rebuilds the index
         log.warning("search index not refreshed (the next search rebuilds it): %s", describe_error(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -94,3 +95,17 @@ def test_extractions_follow_their_parent_and_the_lake_serves_as_a_shared_cache(t
     vectors = lake.find_vectors("wordllama", [kept.text_sha256], [PID])
     assert np.frombuffer(vectors[kept.text_sha256], np.float32).tolist() == np.eye(1, 8)[0].tolist()
     assert lake.find_vectors("wordllama", [kept.text_sha256], [PID], document_prefix="passage: ") == {}  # other prefix, other vectors
+
+
+def test_the_paper_handle_runs_one_duckdb_thread_per_statement_and_a_big_read_may_ask_for_all(tmp_path):
+    """Papers are the unit of parallelism (a run's workers); a search index build wants DuckDB's own threads."""
+    lake = Lake(tmp_path)
+    _paper(lake, ["some parent text " * 5])
+
+    def threads() -> int:
+        return lake.house.query("SELECT current_setting('threads')").column(0)[0].as_py()
+
+    assert threads() == 1
+    with lake.house.all_threads():
+        assert threads() == duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]
+    assert threads() == 1
