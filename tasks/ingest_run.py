@@ -53,11 +53,13 @@ def split_current(
 def stored_papers(settings: Settings, sources: list[PaperSource]) -> dict[str, dict]:
     """What the skip check needs of these papers' committed `papers` rows, in one read for the whole run:
     of the lake's memo when nothing was committed since the last run (the lake is then not opened),
-    else of the lake. With no lake yet, the lake and its tables are made on a thread meanwhile: every
-    paper of the run will commit."""
+    else of the lake. When some paper is new or failed before, the run will commit: the lake opens
+    (or is made) on a thread meanwhile, while the first papers parse."""
     lake = ingest_context(settings).lake
-    lake.prepare_in_background()
-    return lake.current_papers([s.paper_id for s in sources])
+    stored = lake.current_papers([s.paper_id for s in sources])
+    if any(stored.get(s.paper_id, {}).get("status") != "ok" for s in sources):
+        lake.prepare_in_background()
+    return stored
 
 
 def remember_papers(settings: Settings) -> None:
