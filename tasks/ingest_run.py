@@ -7,15 +7,20 @@ thousand task runs (Prefect: 5-35 ms each, worse past ~1,000).
 
 from __future__ import annotations
 
+import logging
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from paperlake.errors import PaperError
 from paperlake.models import ArxivMetadata, PaperReport, PaperSource
+from paperlake.redact import describe_error
 from paperlake.settings import Settings
 from storage.lakehouse import lake_exists
 from tasks.fetch import ArxivApiError
 from tasks.ingest import IngestOptions, ingest_context, skipped_report, stored_is_current
+
+log = logging.getLogger(__name__)
 
 
 def lookup_metadata(settings: Settings, sources: list[PaperSource]) -> dict[str, ArxivMetadata | PaperError]:
@@ -64,9 +69,14 @@ def stored_papers(settings: Settings, sources: list[PaperSource]) -> dict[str, d
 
 def remember_papers(settings: Settings) -> None:
     """At the end of a run that wrote: the lake's new state kept for the next run's skip check, through
-    this run's open lake (its next run, often a one-shot re-run, then need not open the lake at all)."""
-    if lake_exists(settings.data_dir):
+    this run's open lake (its next run, often a one-shot re-run, then need not open the lake at all).
+    A failure is a warning: the papers landed, and the next run reads the lake instead."""
+    if not lake_exists(settings.data_dir):
+        return
+    try:
         ingest_context(settings).lake.remember_papers()
+    except Exception as exc:  # noqa: BLE001 - only a later run's speed depends on it
+        log.warning("papers memo not written (the next run reads the lake): %s", describe_error(exc))
 
 
 @task(name="fetch-arxiv-metadata", cache_policy=NO_CACHE)
