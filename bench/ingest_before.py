@@ -187,18 +187,15 @@ def main() -> None:
           f"{result['index_s']:.2f} s of it)")  # fmt: skip
     print(f"  cold, today less the index:              {lake:.2f} s = {lake / b:.2f}x -> no slower than before: "
           f"{_verdict(lake, b)}")  # fmt: skip
-    nb, nt = result["before_night_s"], result["today_night_s"]
-    print(f"  a night's run into an existing lake (4 new papers, the lake opened by the run), less the index: before "
-          f"{nb:.2f} s, today {nt:.2f} s = {nt / nb:.2f}x -> no slower than before: {_verdict(nt, nb)}")  # fmt: skip
-    mb, mt = result["before_twenty_s"], result["today_twenty_s"]
-    print(f"  cold, 20 papers (copies of the corpus, their vectors cached after the first copy), less the index: "
-          f"before {mb:.2f} s, today {mt:.2f} s = {mt / mb:.2f}x -> no slower than before: {_verdict(mt, mb)}")  # fmt: skip
-    rb, rt = result["before_reopened_s"], result["today_reopened_s"]
-    print(f"  warm re-run opening the lake again (as a new process does): before {rb:.3f} s, today {rt:.3f} s = "
-          f"{rt / rb:.2f}x -> no slower than before: {_verdict(rt, rb)}")  # fmt: skip
-    wb, wt = result["before_warm_s"], result["today_warm_s"]
-    print(f"  warm re-run in the same process (as a worker serving runs does): before {wb:.3f} s, today {wt:.3f} s = "
-          f"{wt / wb:.2f}x -> no slower than before: {_verdict(wt, wb)}")  # fmt: skip
+    for label, key, digits in (
+        ("a night's run into an existing lake (4 new papers, the lake opened by the run), less the index", "night", 2),
+        ("cold, 20 papers (copies of the corpus, their vectors cached after the first copy), less the index", "twenty", 2),
+        ("warm re-run opening the lake again (as a new process does)", "reopened", 3),
+        ("warm re-run in the same process (as a worker serving runs does)", "warm", 3),
+    ):
+        before, today = result[f"before_{key}_s"], result[f"today_{key}_s"]
+        print(f"  {label}: before {before:.{digits}f} s, today {today:.{digits}f} s = {today / before:.2f}x -> "
+              f"no slower than before: {_verdict(today, before)}")  # fmt: skip
     extensions, creation, commit = lake_costs()
     print(f"  today's lake costs, alone: a connection loading the signed extensions {extensions:.2f} s (a process "
           f"opens one; checking the two signatures is most of it), a new lake {creation:.2f} s (its connection "

@@ -217,9 +217,9 @@ def ingest_paper(
 ) -> PaperReport:  # fmt: skip
     """Ingest one paper; never raises: the report says what happened, so other papers go on.
 
-    `stored`: the paper's committed row as `tasks.ingest_run.stored_papers` read it for the run. When it is already
-    current, the paper is skipped with no lock and no lake read of its own (a warm run of N papers then
-    costs one lake read, not N): committed state is whole, so it is safe to trust without the lock."""
+    `stored`: the paper's committed row as `tasks.ingest_run.stored_papers` read it for the run. When
+    it is already current, the paper is skipped with no lock and no lake read of its own (a warm run of
+    N papers then costs one read, not N): committed state is whole, so it is safe to trust unlocked."""
     ctx, started = ingest_context(settings), time.monotonic()
     if stored_is_current(source, meta, stored, options, settings):
         assert stored is not None
