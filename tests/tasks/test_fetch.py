@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from paperlake.errors import PaperError, PaperlakeError
+from tasks.arxiv_feed import parse_atom_feed
 from tasks.fetch import (
     ArxivApiError,
     ArxivClient,
     RequestSpacer,
-    parse_atom_feed,
     spacer_for,
 )
 from tests.fakes.arxiv_server import ArxivStandIn
