@@ -78,7 +78,7 @@ def without_prefect(refs: list[str], data_dir: Path) -> tuple[float, list, float
         stored = stored_papers(settings, sources)
         metadata = asked.result()
         reports = list(pool.map(lambda s: ingest_paper(s, metadata.get(s.paper_id), IngestOptions(), settings,
-                                                       stored.get(s.paper_id), checked=True), sources))  # fmt: skip
+                                                       stored.get(s.paper_id)), sources))  # fmt: skip
     index_s = 0.0
     if any(r.status == "ok" for r in reports):  # as the flow does: the search index made current at the end
         index_s = refresh_search_index(settings) or 0.0

@@ -43,8 +43,7 @@ def ingest_arxiv(
     stored = stored_papers_task(settings, sources) if sources and not force else {}
     metadata = asked.result() if asked is not None else {}
     skipped, todo = split_current(sources, metadata, stored, options, settings)  # no task for a paper already current
-    futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings, stored.get(s.paper_id), checked=True)
-               for s in todo]  # fmt: skip
+    futures = [ingest_paper_task.submit(s, metadata.get(s.paper_id), options, settings, stored.get(s.paper_id)) for s in todo]
     reports += skipped
     if futures:
         reports += RunProgress("ingest", len(futures), key="ingest-progress").track(futures)

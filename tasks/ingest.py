@@ -138,26 +138,18 @@ def skipped_report(previous: dict) -> PaperReport:
     return PaperReport(previous["paper_id"], "skipped", previous["n_pages"], title=previous["title"] or "", reason="already in the lake")
 
 
-def _ingest_locked(
-    source: PaperSource, meta: ArxivMetadata | None, options: IngestOptions, ctx: IngestContext, checked: bool
-) -> PaperReport:  # fmt: skip
+def _ingest_locked(source: PaperSource, meta: ArxivMetadata | None, options: IngestOptions, ctx: IngestContext) -> PaperReport:
     s, pid = ctx.settings, source.paper_id
     config = options.config_json(s)
     version = source.requested_version or (meta.version if meta else None)
-    if not checked and not options.force:  # nobody has looked yet: a current paper is skipped before any work
-        early = ctx.lake.read_paper(pid)
-        if _is_current(early, version, config):
-            return skipped_report(early)
+    previous = ctx.lake.read_paper(pid)
+    if not options.force and _is_current(previous, version, config):
+        return skipped_report(previous)
     pdf_path, pdf_sha = _obtain_pdf(source, version, ctx, options.force)
     parsed, nodes = run_parser(
         parse_and_chunk, pdf_path, pid, s.pdf_engine, s.max_pages, options.chunking,
         paper_id=pid, timeout_s=s.parse_timeout, memory_mb=s.parse_memory_mb, preload=INGEST_PRELOAD,
     )  # fmt: skip
-    # Read under the lock after the parse: a run's lake opens on a thread meanwhile (0.1-0.2 s that the
-    # first papers used to wait for), and any writer that finished this paper since is seen here.
-    previous = ctx.lake.read_paper(pid)
-    if not options.force and _is_current(previous, version, config):
-        return skipped_report(previous)  # finished by another writer meanwhile: one parse spent, nothing written twice
     derived, extraction_rows = [], []
     if previous is not None:  # a new paper has nothing to carry over: two lake reads saved
         derived, extraction_rows = carry_over_extractions(nodes, ctx.lake.read_nodes(pid), ctx.lake.read_extractions(pid))
@@ -221,15 +213,13 @@ def stored_is_current(source: PaperSource, meta: object, stored: dict | None, op
 
 def ingest_paper(
     source: PaperSource, meta: ArxivMetadata | PaperError | None, options: IngestOptions, settings: Settings,
-    stored: dict | None = None, checked: bool = False,
+    stored: dict | None = None,
 ) -> PaperReport:  # fmt: skip
     """Ingest one paper; never raises: the report says what happened, so other papers go on.
 
     `stored`: the paper's committed row as `tasks.ingest_run.stored_papers` read it for the run. When
     it is already current, the paper is skipped with no lock and no lake read of its own (a warm run of
-    N papers then costs one read, not N): committed state is whole, so it is safe to trust unlocked.
-    `checked`: that read was made (`stored` None then means absent), so the paper is parsed before the
-    lake is read again under its lock."""
+    N papers then costs one read, not N): committed state is whole, so it is safe to trust unlocked."""
     ctx, started = ingest_context(settings), time.monotonic()
     if stored_is_current(source, meta, stored, options, settings):
         assert stored is not None
@@ -242,7 +232,7 @@ def ingest_paper(
             try:
                 if isinstance(meta, PaperError):
                     raise meta
-                report = _ingest_locked(source, meta, options, ctx, checked)
+                report = _ingest_locked(source, meta, options, ctx)
             except Exception as exc:
                 report = _record_failure(source, meta, exc, options, ctx)
     except Exception as exc:  # the lock, or recording the failure, failed: the lake could not be written
@@ -268,6 +258,6 @@ def _record_failure(source: PaperSource, meta: object, exc: Exception, options: 
 @task(name="ingest-paper", task_run_name="ingest-{source.paper_id}", cache_policy=NO_CACHE)
 def ingest_paper_task(
     source: PaperSource, meta: ArxivMetadata | PaperError | None, options: IngestOptions, settings: Settings,
-    stored: dict | None = None, checked: bool = False,
+    stored: dict | None = None,
 ) -> PaperReport:  # fmt: skip
-    return ingest_paper(source, meta, options, settings, stored, checked)
+    return ingest_paper(source, meta, options, settings, stored)

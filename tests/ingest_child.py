@@ -44,7 +44,6 @@ def main(spec: dict) -> None:
     from paperlake.settings import Settings
     from tasks.chunk import INGEST_PRELOAD, ChunkingOptions
     from tasks.ingest import IngestOptions, ingest_context, ingest_paper
-    from tasks.ingest_run import stored_papers
 
     settings = Settings(data_dir=Path(spec["data_dir"]), arxiv_url="http://127.0.0.1:9", http_max_attempts=1)
     chunking = ChunkingOptions(spec.get("parent_size", 1024), tuple(spec.get("child_sizes", (128, 256, 512))), 20)
@@ -57,11 +56,8 @@ def main(spec: dict) -> None:
     print("ready", flush=True)
     if spec.get("wait_for_go"):
         sys.stdin.readline()
-    # As the flow does: one look at the committed rows for the run, then each paper parsed before its
-    # locked read (the read that finds another writer's commit of the same paper).
-    stored = stored_papers(settings, sources) if not options.force else {}
     for source in sources:
-        report = ingest_paper(source, None, options, settings, stored.get(source.paper_id), checked=True)
+        report = ingest_paper(source, None, options, settings)
         print(json.dumps({"paper_id": report.paper_id, "status": report.status, "reason": report.reason}), flush=True)
 
 

@@ -182,18 +182,3 @@ def test_a_run_opens_the_lake_ahead_only_when_a_paper_will_commit(tmp_path):
     while not ingest_context(ahead).lake.house.is_open and time.monotonic() < deadline:
         time.sleep(0.01)
     assert ingest_context(ahead).lake.house.is_open
-
-
-def test_a_paper_another_writer_finished_since_the_runs_first_look_is_skipped_not_written_twice(tmp_path):
-    """The flow's path: the run's look found the paper absent (`checked`, no stored row), the paper is
-    parsed, then read under its lock: a commit of it that landed meanwhile is seen, and nothing is written."""
-    from storage.catalog import catalog_head
-
-    settings = _settings(tmp_path)
-    ref = _pdfs(tmp_path / "pdfs", 1)
-    assert _ingest(settings, ref)[0].status == "ok"  # the other writer
-    head = catalog_head(tmp_path)
-    source = resolve_refs(ref)[0][0]
-    report = ingest_paper(source, None, IngestOptions(), settings, None, checked=True)
-    assert (report.status, report.reason) == ("skipped", "already in the lake")
-    assert catalog_head(tmp_path) == head
