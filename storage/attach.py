@@ -10,14 +10,16 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 
 import duckdb
 
 from storage.catalog import catalog_path, lake_exists, no_lake_error
-from storage.changes import ALIAS
+from storage.changes import ALIAS, create_or_extend, set_table_options
 from storage.duck import connect, sql_literal
+from storage.tables import TableSpec
 
 DATA_FOLDER = "lake"
 RETRY_FOR_S = 120.0  # a writer waits this long for others' commits before giving up
@@ -35,24 +37,29 @@ def attach_sql(data_dir: Path, *, read_only: bool, catalog: Path | None = None) 
     return f"ATTACH {target} AS {ALIAS} ({', '.join(options)})"
 
 
-def create_catalog(data_dir: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A new catalog, initialised aside and linked into place whole: a process killed while creating the
-    lake leaves no catalog that readers take for a lake and cannot attach. Of two processes creating
-    it at once, the first link wins and the other uses it. Returns the lake attached on the connection
-    that created it: loading the signed extensions is most of a new connection's cost (0.2-0.3 s)."""
+def create_catalog(data_dir: Path, read_only: bool, specs: Sequence[TableSpec] = ()) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """A new catalog with the tables of `specs` in it, made aside and linked into place whole: a process
+    killed while creating the lake leaves no catalog that readers take for a lake and cannot attach,
+    and nobody reads the lake while its tables are being made (DuckLake has aborted on reads concurrent
+    with a new catalog's first DDL: duckdb/ducklake#1448). Of two processes creating it at once, the
+    first link wins and the other uses it. Returns (the lake attached on the connection that created
+    it, whether this call's catalog is the lake's): loading the signed extensions is most of a new
+    connection's cost (0.1-0.3 s)."""
     path = catalog_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    conn = connect()
+    conn, linked = connect(), False
     try:
         with closing(sqlite3.connect(tmp)) as db:
             db.execute("PRAGMA journal_mode=WAL")  # persistent in the file: readers never block the writer
         conn.execute(attach_sql(data_dir, read_only=False, catalog=tmp))  # DuckLake creates its tables
+        _make_tables(conn, specs)
         conn.execute(f"DETACH {ALIAS}")
         with closing(sqlite3.connect(tmp)) as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself before it moves
         try:
             os.link(tmp, path)  # atomic, and never replaces a catalog another process put there first
+            linked = True
         except FileExistsError:
             pass
     except BaseException:
@@ -61,7 +68,23 @@ def create_catalog(data_dir: Path, read_only: bool) -> duckdb.DuckDBPyConnection
     finally:
         for suffix in ("", "-wal", "-shm"):
             tmp.with_name(tmp.name + suffix).unlink(missing_ok=True)
-    return attach(data_dir, read_only, conn)
+    return attach(data_dir, read_only, conn), linked
+
+
+def _make_tables(conn: duckdb.DuckDBPyConnection, specs: Sequence[TableSpec]) -> None:
+    """Create `specs` in the catalog attached as the lake (one snapshot), then their table options."""
+    if not specs:
+        return
+    cur = conn.cursor()
+    try:
+        cur.execute("BEGIN")
+        cur.execute(f"USE {ALIAS}")
+        for spec in specs:
+            create_or_extend(cur, spec)
+        cur.execute("COMMIT")
+        set_table_options(cur, specs)
+    finally:
+        cur.close()
 
 
 def connect_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:

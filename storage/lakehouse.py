@@ -73,7 +73,9 @@ class Lakehouse:
         """Whether this handle has attached the lake (loaded the extensions): what a memo hit saves."""
         return self._state.conn is not None
 
-    def _connection(self, create: bool) -> duckdb.DuckDBPyConnection:
+    def _connection(self, create: bool, specs: Sequence[TableSpec] = ()) -> duckdb.DuckDBPyConnection:
+        """The handle's connection, attaching on first use; `create`: make the lake, with the tables of
+        `specs` in it, when there is none."""
         if not create and self._state.conn is None and not self.exists():
             # Before the lock: a reader need not wait while another thread creates the lake, nothing
             # can be committed in it before then.
@@ -83,7 +85,9 @@ class Lakehouse:
                 if self.exists():
                     conn = attach(self.data_dir, self.read_only)
                 elif create:
-                    conn = create_catalog(self.data_dir, self.read_only)
+                    conn, made = create_catalog(self.data_dir, self.read_only, specs)
+                    if made:  # this call's catalog is the lake's: its tables and options are as specs say
+                        self._state.tables.update(spec.name for spec in specs)
                 else:
                     raise no_lake_error(self.data_dir)
                 if self.threads:
@@ -104,7 +108,9 @@ class Lakehouse:
             cur.execute(f"USE {ALIAS}")
             yield cur
         finally:
-            cur.close()  # rolls back a transaction left open
+            if begin:  # ended here rather than by the close, whose rollback could not report a failure
+                _rollback_quietly(cur)
+            cur.close()
 
     @contextmanager
     def all_threads(self) -> Iterator[None]:
@@ -166,7 +172,7 @@ class Lakehouse:
     # ---- writing ------------------------------------------------------------------------------
     def commit(self, changes: Sequence[Change], message: str | None = None) -> CommitResult:
         """Apply every change in one transaction, retrying it whole when another writer won a race."""
-        self._ensure_tables({change.table.name: change.table for change in changes}.values())
+        self._ensure_tables(list({change.table.name: change.table for change in changes}.values()))
         deadline, attempt = time.monotonic() + RETRY_FOR_S, 0
         while True:
             attempt += 1
@@ -221,15 +227,19 @@ class Lakehouse:
         have it done while its first paper is still being parsed."""
         self._ensure_tables(specs)
 
-    def _ensure_tables(self, specs: Sequence[TableSpec] | object) -> None:
-        if all(spec.name in self._state.tables for spec in specs):  # type: ignore[attr-defined]
+    def _ensure_tables(self, specs: Sequence[TableSpec]) -> None:
+        if all(spec.name in self._state.tables for spec in specs):
+            return
+        self._connection(create=True, specs=specs)  # a new lake is made with these tables in it
+        if all(spec.name in self._state.tables for spec in specs):
             return
         deadline = time.monotonic() + RETRY_FOR_S
         while True:
             try:
                 with self._commit_lock, self.cursor(create=True, begin=True) as cur:  # one snapshot for them all
-                    missing = [spec for spec in specs if spec.name not in self._state.tables]  # type: ignore[attr-defined]
+                    missing = [spec for spec in specs if spec.name not in self._state.tables]
                     if not missing:  # another thread made them while this one waited
+                        _rollback_quietly(cur)
                         return
                     try:
                         for spec in missing:

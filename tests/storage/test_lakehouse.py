@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import threading
+from contextlib import closing
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from storage.catalog import catalog_path, lake_exists
 from storage.lakehouse import Append, Lakehouse, NoLakeError, Replace, connect_read_only
 from storage.tables import TableSpec
 
@@ -90,3 +94,24 @@ def test_prepare_makes_the_lake_and_its_tables_once_and_a_reader_meanwhile_sees_
     house.prepare([RUNS])
     Lakehouse(tmp_path).prepare([RUNS])  # another handle (another process) finds it made
     assert house.snapshot_id() == snapshot
+
+
+def test_a_new_lake_appears_with_its_tables_already_in_it(tmp_path):
+    """Nobody ever sees, or reads, a new lake whose tables are still being made: they are created in
+    the catalog before it is linked into place (DuckLake has aborted on reads concurrent with that DDL)."""
+    seen: list[set[str]] = []
+    done = threading.Event()
+
+    def watch() -> None:  # from the first moment the catalog exists, which tables does it hold?
+        while not done.is_set():
+            if lake_exists(tmp_path):
+                with closing(sqlite3.connect(f"file:{catalog_path(tmp_path)}?mode=ro", uri=True)) as db:
+                    seen.append({r[0] for r in db.execute("SELECT table_name FROM ducklake_table WHERE end_snapshot IS NULL")})
+                return
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    Lakehouse(tmp_path).prepare([RUNS, TableSpec("other", RUNS.schema, key=("run_id",))])
+    done.set()
+    watcher.join()
+    assert seen == [{"runs", "other"}]
