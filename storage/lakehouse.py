@@ -147,20 +147,14 @@ class Lakehouse:
 
     def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
         """One statement at the latest snapshot; empty tables that were never created read as empty."""
-        with self.cursor(begin=True) as cur:
-            try:
-                return cur.execute(sql, params or []).to_arrow_table()
-            finally:
-                _rollback_quietly(cur)
+        with self.cursor(begin=True) as cur:  # ended by the cursor: nothing to commit
+            return cur.execute(sql, params or []).to_arrow_table()
 
     @contextmanager
     def reading(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, int]]:
         """(cursor, snapshot id) inside one read transaction: every query sees that snapshot."""
-        with self.cursor(begin=True) as cur:
-            try:
-                yield cur, _current_snapshot(cur)
-            finally:
-                _rollback_quietly(cur)
+        with self.cursor(begin=True) as cur:  # ended by the cursor: nothing to commit
+            yield cur, _current_snapshot(cur)
 
     def table_exists(self, name: str) -> bool:
         with self.cursor() as cur:
@@ -239,7 +233,6 @@ class Lakehouse:
                 with self._commit_lock, self.cursor(create=True, begin=True) as cur:  # one snapshot for them all
                     missing = [spec for spec in specs if spec.name not in self._state.tables]
                     if not missing:  # another thread made them while this one waited
-                        _rollback_quietly(cur)
                         return
                     try:
                         for spec in missing:
