@@ -130,11 +130,12 @@ class Lake:
         if found is not None:
             return found
         wanted = set(paper_ids)
-        return {row["paper_id"]: row for row in self.remember_papers().to_pylist() if row["paper_id"] in wanted}
+        return {row["paper_id"]: row for row in self.remember_papers(head).to_pylist() if row["paper_id"] in wanted}
 
-    def remember_papers(self) -> pa.Table:
-        """Every paper's SKIP_COLUMNS at the latest snapshot, kept in the memo for the runs that follow."""
-        head = catalog_head(self.data_dir)
+    def remember_papers(self, head: tuple[int, str] | None = None) -> pa.Table:
+        """Every paper's SKIP_COLUMNS at the latest snapshot, kept in the memo for the runs that follow.
+        `head`: the catalog's latest snapshot as the caller just read it, before this read of the lake."""
+        head = head or catalog_head(self.data_dir)
         if head is None:
             raise no_lake_error(self.data_dir)
         with self.house.reading() as (cur, snapshot):
