@@ -7,11 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from tasks.chunk import ChunkingOptions, _splitter, build_nodes, join_pages, locate_chunks, split_with_spans
+from tasks.chunk import ChunkingOptions, build_nodes, join_pages, locate_chunks, split_with_spans
 from tasks.parse import extract_pages
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
+
+
+def _plain_chunks(text: str, size: int, overlap: int | None) -> list[str]:
+    """LlamaIndex's own SentenceSplitter, as the notebook builds it: what our splitters must reproduce."""
+    from llama_index.core.node_parser import SentenceSplitter
+
+    splitter = SentenceSplitter(chunk_size=size) if overlap is None else SentenceSplitter(chunk_size=size, chunk_overlap=overlap)
+    return [c for c in splitter.split_text(text) if c.strip()]
 
 
 def _page(number: int, sentences: int) -> str:
@@ -86,7 +94,7 @@ def test_split_with_spans_gives_the_splitters_chunks_and_where_they_lie():
     )
     for size, overlap in [(1024, None), (128, 20), (64, 10)]:
         chunks, spans = split_with_spans(text, size, overlap, where="test")
-        assert chunks == [c for c in _splitter(size, overlap).split_text(text) if c.strip()]
+        assert chunks == _plain_chunks(text, size, overlap)
         assert [text[start:end] for start, end in spans] == chunks
         assert len(chunks) > 1 or size == 1024
 
@@ -155,6 +163,24 @@ def test_chunk_boundaries_and_page_spans_are_exact():
         assert parent.page_start <= child.page_start <= child.page_end <= parent.page_end
 
 
+def test_every_size_cuts_as_sentence_splitter_does_though_splitters_share_what_they_learnt():
+    """The splitters remember each text's token count and pieces across sizes: never a different chunk."""
+    rng = random.Random(7)
+    words = ["retrieval", "parent", "chunk", "e.g.", "Fig.", "vectors", "al.", "the", "of", "3.5"]
+    paragraphs = [" ".join(" ".join(rng.choices(words, k=rng.randint(3, 40))) + "." for _ in range(rng.randint(1, 30)))
+                  for _ in range(40)]  # fmt: skip
+    pages = ["\n\n\n".join(paragraphs[i : i + 8]) for i in range(0, 40, 8)]
+    options = ChunkingOptions(parent_chunk_size=512, child_chunk_sizes=(64, 128, 256))
+    nodes = build_nodes("p", pages, options)
+    parents = [n for n in nodes if n.kind == "parent"]
+    assert [p.text for p in parents] == _plain_chunks(join_pages(pages)[0], 512, None) and len(parents) > 3
+    for parent in parents:
+        for size in options.child_chunk_sizes:
+            children = [n.text for n in nodes if n.parent_id == parent.node_id and n.chunk_size == size]
+            assert children == _plain_chunks(parent.text, size, options.child_chunk_overlap), (parent.position, size)
+    assert build_nodes("p", pages, options) == nodes  # and again, with nothing remembered from the first time
+
+
 def test_node_ids_are_deterministic_and_unique():
     pages = [_page(p, 30) for p in range(1, 4)]
     first = build_nodes("hep-th/9901001", pages, ChunkingOptions())
@@ -200,7 +226,11 @@ def test_corpus_nodes_lie_exactly_on_their_pages(name: str, engine: str, caplog:
     assert not caplog.records  # no chunk was searched for, none widened
     text = join_pages(pages)[0]
     parents = [n for n in nodes if n.kind == "parent"]
-    assert [p.text for p in parents] == [c for c in _splitter(1024, None).split_text(text) if c.strip()]
+    assert [p.text for p in parents] == _plain_chunks(text, 1024, None)
+    for parent in parents:  # each size's children are SentenceSplitter's chunks of their parent
+        for size in options.child_chunk_sizes:
+            children = [n.text for n in nodes if n.parent_id == parent.node_id and n.chunk_size == size]
+            assert children == _plain_chunks(parent.text, size, options.child_chunk_overlap), (parent.node_id, size)
     for node in nodes:  # the node's pages hold its text, and neither a page fewer at the start nor at the end
         first, last = node.page_start - 1, node.page_end
         assert node.text in "\n\n".join(pages[first:last]), node.node_id
