@@ -101,10 +101,22 @@ class WordLlamaEmbedder:
         # WordLlama pads each batch to its longest text. Parents (1024 tokens) batched with
         # 128-token children made it 6x slower here; batches of similar lengths avoid that.
         order = np.argsort([len(text) for text in texts], kind="stable")
-        vectors = self._model.embed([texts[i] for i in order], norm=False, batch_size=self.batch_size)
-        restored = np.empty_like(vectors)
-        restored[order] = vectors
-        return _normalise(restored)
+        means = np.empty((len(texts), self._model.embedding.shape[1]), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            means[batch] = self._mean_word_vectors([texts[i] for i in batch])
+        return _normalise(means)
+
+    def _mean_word_vectors(self, texts: list[str]) -> np.ndarray:
+        """WordLlama's `embed` of a batch (mean of its word vectors over the unpadded tokens), less a copy:
+        its pooling multiplies the (texts, tokens, 256) vectors by the mask before summing, where one
+        matrix product sums them (the corpus's 1,183 nodes: 394 -> 287 ms; equal to 1e-6, tested)."""
+        encoded = self._model.tokenize(texts)  # padded to the batch's longest
+        ids = np.array([e.ids for e in encoded], dtype=np.int32)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.float32)
+        np.clip(ids, 0, self._model.embedding.shape[0] - 1, out=ids)  # as WordLlama does
+        sums = np.matmul(mask[:, None, :], self._model.embedding[ids])[:, 0, :]
+        return sums / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         # Static word vectors, no prefixes: a prefix's words would only shift every mean alike.

@@ -42,6 +42,19 @@ def test_wordllama_vectors_are_normalised_and_meaningful():
     assert similar > unrelated + 0.2
 
 
+def test_wordllama_vectors_are_wordllamas_own():
+    """Our pooling (one matrix product) gives WordLlama's vectors, whatever the batch and its padding."""
+    from paperlake.embedders import load_wordllama
+
+    texts = ["a", "safety fine-tuning of chat models " * 40, "Fig. 3: the reward model's loss, e.g. 0.25", "x y " * 300, ""]
+    embedder = WordLlamaEmbedder(batch_size=2)
+    ours = embedder.embed(texts)
+    assert ours.shape == (5, 256) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours[:4], load_wordllama().embed(texts[:4], norm=True), atol=1e-6)
+    assert not ours[4].any()  # no words: a zero vector (WordLlama's own norm divides 0 by 0)
+    np.testing.assert_allclose(embedder.embed(texts[1:2]), ours[1:2], atol=1e-6)  # alone, unpadded
+
+
 def test_an_openai_model_needs_a_key():
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         make_embedder(Settings(embed_model="text-embedding-3-small", openai_api_key=None))
