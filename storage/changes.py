@@ -60,15 +60,18 @@ def create_or_extend(cur: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 
 
 def set_table_options(cur: duckdb.DuckDBPyConnection, specs: Sequence[TableSpec]) -> None:
-    """The tables' Parquet settings, kept in the catalog (no snapshot). Outside a transaction: DuckLake
-    refuses options for a table created in the same transaction."""
+    """The tables' Parquet settings, kept in the catalog (no snapshot), in a transaction of their own:
+    DuckLake refuses options for a table created in the same transaction."""
     current = dict(cur.execute(
         "SELECT scope_entry, value FROM ducklake_options(?) WHERE option_name = 'parquet_row_group_size'", [ALIAS]
     ).fetchall())  # fmt: skip
-    for spec in specs:
-        if spec.row_group_rows is not None and current.get(f"main.{spec.name}") != str(spec.row_group_rows):
-            cur.execute(f"CALL {ALIAS}.set_option('parquet_row_group_size', {int(spec.row_group_rows)}, table_name => ?)",
-                        [spec.name])  # fmt: skip
+    wanted = [spec for spec in specs if spec.row_group_rows is not None and current.get(f"main.{spec.name}") != str(spec.row_group_rows)]
+    if not wanted:
+        return
+    cur.execute("BEGIN")  # one catalog transaction for them all: a new lake's four took 34 ms, together 26
+    for spec in wanted:
+        cur.execute(f"CALL {ALIAS}.set_option('parquet_row_group_size', {int(spec.row_group_rows)}, table_name => ?)", [spec.name])
+    cur.execute("COMMIT")
 
 
 def _scope_sql(scope: Mapping[str, object], alias: str) -> tuple[str, list[object]]:

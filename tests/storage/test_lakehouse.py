@@ -82,6 +82,15 @@ def test_a_spec_row_group_size_shapes_the_files_written_and_costs_no_snapshot(tm
         files = [row[0] for row in cur.execute("SELECT data_file FROM ducklake_list_files('lake', 'rows')").fetchall()]
         groups = cur.execute("SELECT row_group_num_rows FROM parquet_metadata(?) GROUP BY ALL ORDER BY 1", [files]).fetchall()
     assert groups == [(952,), (2048,)]
+    # Tables added to the lake later get theirs too (DuckDB's groups are whole vectors: multiples of 2048 rows)
+    later = [TableSpec(f"rows{n}", spec.schema, key=("i",), row_group_rows=n) for n in (4096, 6144)]
+    rows = pa.table({"paper_id": ["p"] * 10_000, "i": pa.array(range(10_000), pa.int32())})
+    house.commit([Append(table, rows) for table in later])
+    with house.cursor() as cur:
+        for table in later:
+            files = [row[0] for row in cur.execute("SELECT data_file FROM ducklake_list_files('lake', ?)", [table.name]).fetchall()]
+            sizes = cur.execute("SELECT row_group_num_rows FROM parquet_metadata(?) GROUP BY ALL", [files]).fetchall()
+            assert max(size for (size,) in sizes) == table.row_group_rows, table.name
 
 
 def test_prepare_makes_the_lake_and_its_tables_once_and_a_reader_meanwhile_sees_no_lake(tmp_path):
