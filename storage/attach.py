@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from storage.catalog import catalog_path, lake_exists, no_lake_error
-from storage.changes import ALIAS, create_or_extend, set_table_options
+from storage.changes import ALIAS, create_tables
 from storage.duck import connect, sql_literal
 from storage.tables import TableSpec
 
@@ -79,10 +79,7 @@ def _make_tables(conn: duckdb.DuckDBPyConnection, specs: Sequence[TableSpec]) ->
     try:
         cur.execute("BEGIN")
         cur.execute(f"USE {ALIAS}")
-        for spec in specs:
-            create_or_extend(cur, spec)
-        cur.execute("COMMIT")
-        set_table_options(cur, specs)
+        create_tables(cur, specs)
     finally:
         cur.close()
 

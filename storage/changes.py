@@ -59,6 +59,15 @@ def create_or_extend(cur: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
             cur.execute(f"ALTER TABLE {spec.name} ADD COLUMN {name} {ddl_type}")
 
 
+def create_tables(cur: duckdb.DuckDBPyConnection, specs: Sequence[TableSpec]) -> None:
+    """Create (or extend) `specs` in the cursor's open transaction and commit it, one snapshot for them all,
+    then set their options. A failure leaves the transaction open, to the caller's rollback."""
+    for spec in specs:
+        create_or_extend(cur, spec)
+    cur.execute("COMMIT")
+    set_table_options(cur, specs)
+
+
 def set_table_options(cur: duckdb.DuckDBPyConnection, specs: Sequence[TableSpec]) -> None:
     """The tables' Parquet settings, kept in the catalog (no snapshot), in a transaction of their own:
     DuckLake refuses options for a table created in the same transaction."""

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from storage.attach import RETRY_FOR_S, attach, attach_sql, connect_read_only, create_catalog, is_retryable
 from storage.catalog import CATALOG_FILE, NoLakeError, catalog_head, catalog_last_change, catalog_path, lake_exists, no_lake_error
-from storage.changes import ALIAS, Append, Change, Replace, apply, create_or_extend, set_table_options
+from storage.changes import ALIAS, Append, Change, Replace, apply, create_tables
 from storage.duck import sql_literal
 from storage.tables import TableSpec
 
@@ -230,10 +230,7 @@ class Lakehouse:
                     missing = [spec for spec in specs if spec.name not in self._state.tables]
                     if not missing:  # another thread made them while this one waited
                         return
-                    for spec in missing:  # a failure leaves the transaction to the cursor's rollback
-                        create_or_extend(cur, spec)
-                    cur.execute("COMMIT")
-                    set_table_options(cur, missing)
+                    create_tables(cur, missing)  # a failure leaves the transaction to the cursor's rollback
                     self._state.tables.update(spec.name for spec in missing)
                 return
             except duckdb.Error as exc:  # two processes creating the same table: the loser sees it next time
